@@ -1,0 +1,86 @@
+"""``heatflex`` command line: run, list and validate scenarios."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from scenarios import schema
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from scenarios.runner import RunFailed, run_scenario
+
+    try:
+        until = schema.parse_duration(args.until) if args.until is not None else None
+    except ValueError as exc:
+        print(f"heatflex run: --until {args.until!r} — {exc}", file=sys.stderr)
+        return 2
+    try:
+        out = run_scenario(args.scenario, args.out, until, args.seed,
+                           progress=not args.quiet)
+    except schema.ScenarioError as exc:
+        for m in exc.messages:
+            print(m, file=sys.stderr)
+        return 2
+    except RunFailed as exc:
+        print(f"heatflex run: the run failed\n{exc}", file=sys.stderr)
+        return 1
+    print(f"run folder: {out}")
+    summary = (out / "summary.json").read_text(encoding="utf-8")
+    print(summary)
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from scenarios.catalog import bundled_scenarios
+
+    for name, desc in bundled_scenarios():
+        print(f"{name:32s} {desc}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from scenarios.catalog import resolve_scenario_path
+
+    status = 0
+    for name in args.files:
+        try:
+            path = resolve_scenario_path(name)
+            schema.load_scenario(path)
+            print(f"{path}: ok")
+        except schema.ScenarioError as exc:
+            for m in exc.messages:
+                print(m, file=sys.stderr)
+            status = 2
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``heatflex``."""
+    p = argparse.ArgumentParser(prog="heatflex", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run a scenario and write its run folder")
+    r.add_argument("scenario", help="path to a scenario TOML file or a bundled scenario name")
+    r.add_argument("--out", type=Path, default=None, help="run folder (default runs/<run_id>)")
+    r.add_argument("--until", default=None, help="simulate only this long, e.g. 2d or 3600")
+    r.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=_cmd_run)
+    ls = sub.add_parser("list", help="list the bundled scenarios")
+    ls.set_defaults(func=_cmd_list)
+    v = sub.add_parser("validate", help="check scenario files; print every mistake")
+    v.add_argument("files", nargs="+")
+    v.set_defaults(func=_cmd_validate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``heatflex`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

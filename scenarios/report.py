@@ -1,0 +1,569 @@
+"""Run report: ``report.html`` with KPI table, verdicts and PNG plots under ``plots/``.
+
+Plots are drawn with matplotlib's object API on an Agg canvas (no pyplot, no global backend
+switch), from time-weighted bin means (:func:`scenarios.kpi.resample_mean`): the bin width is chosen
+so that a plot has at most :data:`MAX_POINTS` points: 15 min for a week, 1 h for a month,
+1 day for a year.
+Fleets are drawn as the fleet mean with a min–max band (temperatures) or the site sum (power, heat).
+A plot whose measurements are missing is skipped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from scenarios.kpi import KPI_DEFINITIONS, compare_kpis, resample_mean
+
+DPI: int = 110
+MAX_POINTS: int = 1000
+"""Upper bound on bins per plot; keeps a year-long report fast (< a few s) and readable."""
+BIN_CANDIDATES_S: tuple[float, ...] = (
+    1, 5, 10, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400
+)
+LAYER_RE = re.compile(r"^T_layers_C_(\d+)$")
+COP_MIN_POWER_FRAC: float = 0.02
+"""Bins whose mean electric power is below this fraction of the run's maximum bin mean are left out
+of the COP plot (heat pump off: the ratio is meaningless)."""
+
+PLOT_CAPTIONS: dict[str, str] = {
+    "temperatures": "Room temperature against the comfort band, set-point and outdoor temperature.",
+    "power_price": "Electric power, heat to space heating and hot water, and the electricity "
+    "price: does consumption sit in the cheap hours?",
+    "tank": "Hot-water tank: layer temperatures (top at the top) and state of charge.",
+    "cop": "Coefficient of performance (heat ÷ electricity per bin) and supply temperature; "
+    "COP against outdoor temperature.",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Data helpers
+# --------------------------------------------------------------------------------------------
+
+
+def choose_bin_s(duration_s: float, step_s: float, max_points: int = MAX_POINTS) -> float:
+    """Smallest candidate bin [s] ≥ ``step_s`` giving at most ``max_points`` bins over the run."""
+    for c in BIN_CANDIDATES_S:
+        if c >= step_s and duration_s / c <= max_points:
+            return float(c)
+    return float(BIN_CANDIDATES_S[-1])
+
+
+def _bin_label(bin_s: float) -> str:
+    """'15-min', '1-h', '1-day' style label of a bin width."""
+    if bin_s >= 86400 and bin_s % 86400 == 0:
+        return f"{bin_s / 86400:g}-day"
+    if bin_s >= 3600 and bin_s % 3600 == 0:
+        return f"{bin_s / 3600:g}-h"
+    if bin_s >= 60 and bin_s % 60 == 0:
+        return f"{bin_s / 60:g}-min"
+    return f"{bin_s:g}-s"
+
+
+def _has(frames: Mapping[str, pd.DataFrame], meas: str, *fields: str) -> bool:
+    df = frames.get(meas)
+    return df is not None and len(df) > 0 and all(f in df.columns for f in fields)
+
+
+def _fleet(
+    frames: Mapping[str, pd.DataFrame],
+    meas: str,
+    fields: list[str],
+    bin_s: float,
+    step_s: float,
+    how: str,
+) -> pd.DataFrame | None:
+    """Bin means of ``fields`` aggregated over entities (``how`` = sum, mean, min or max).
+
+    Index: bin start as naive UTC datetime64 (for matplotlib); None if nothing is present.
+    """
+    df = frames.get(meas)
+    fields = [f for f in fields if df is not None and f in df.columns]
+    if df is None or len(df) == 0 or not fields:
+        return None
+    long = resample_mean(df, fields, bin_s, step_s)
+    grouped = long.groupby("time", sort=True)[fields]
+    agg = grouped.sum(min_count=1) if how == "sum" else grouped.agg(how)
+    agg.index = pd.DatetimeIndex(agg.index).tz_convert("UTC").tz_localize(None)
+    return agg
+
+
+def _n_entities(frames: Mapping[str, pd.DataFrame], meas: str) -> int:
+    df = frames.get(meas)
+    if df is None or "entity" not in df.columns:
+        return 1
+    return int(df["entity"].nunique())
+
+
+def _time_span_s(frames: Mapping[str, pd.DataFrame], step_s: float) -> tuple[float, float]:
+    """(first sample, end of last hold) over all frames, UTC epoch seconds."""
+    lo, hi = math.inf, -math.inf
+    for df in frames.values():
+        if df is None or len(df) == 0 or "time" not in df.columns:
+            continue
+        t = pd.to_datetime(df["time"], utc=True)
+        lo = min(lo, t.min().timestamp())
+        hi = max(hi, t.max().timestamp() + step_s)
+    return lo, hi
+
+
+# --------------------------------------------------------------------------------------------
+# Figure helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _new_figure(nrows: int, height_ratios: list[float], size: tuple[float, float]):
+    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, 1, sharex=True, squeeze=False,
+                        gridspec_kw={"height_ratios": height_ratios})[:, 0]
+    return fig, list(axes)
+
+
+def _time_axis(ax: Axes) -> None:
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=10)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.set_xlabel("time (UTC)")
+
+
+def _finish(ax: Axes, ylabel: str, legend: bool = True) -> None:
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", fontsize="small", ncols=3, framealpha=0.85)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# The plots
+# --------------------------------------------------------------------------------------------
+
+
+def plot_temperatures(frames: Mapping[str, pd.DataFrame], path: Path, bin_s: float, step_s: float,
+                      comfort_low_C: float, comfort_high_C: float) -> Path | None:
+    """Room (and structure/floor) temperature, comfort band, set-point; outdoor panel below."""
+    if not _has(frames, "building", "T_room_C"):
+        return None
+    n = _n_entities(frames, "building")
+    fields = ["T_room_C", "T_structure_C", "T_floor_C"]
+    mean = _fleet(frames, "building", fields, bin_s, step_s, "mean")
+    weather = _fleet(frames, "weather", ["T_out_C", "T_out_24h_C"], bin_s, step_s, "mean")
+    ctrl = _fleet(frames, "controller", ["T_set_C"], bin_s, step_s, "mean")
+    panels = 2 if weather is not None else 1
+    fig, axes = _new_figure(panels, [3.0, 1.4][:panels], (11, 6.5 if panels == 2 else 4.8))
+    ax = axes[0]
+    ax.axhspan(comfort_low_C, comfort_high_C, color="tab:green", alpha=0.15,
+               label=f"comfort band {comfort_low_C:g}–{comfort_high_C:g} °C")
+    suffix = f" (mean of {n})" if n > 1 else ""
+    if n > 1:
+        lo = _fleet(frames, "building", ["T_room_C"], bin_s, step_s, "min")
+        hi = _fleet(frames, "building", ["T_room_C"], bin_s, step_s, "max")
+        ax.fill_between(lo.index, lo["T_room_C"], hi["T_room_C"], color="tab:red", alpha=0.15,
+                        label="T_room min–max")
+    ax.plot(mean.index, mean["T_room_C"], color="tab:red", lw=1.3, label="T_room" + suffix)
+    if "T_structure_C" in mean:
+        ax.plot(mean.index, mean["T_structure_C"], color="tab:brown", lw=1.0, ls="--",
+                label="T_structure" + suffix)
+    if "T_floor_C" in mean:
+        ax.plot(mean.index, mean["T_floor_C"], color="tab:orange", lw=1.0, ls=":",
+                label="T_floor" + suffix)
+    if ctrl is not None:
+        ax.plot(ctrl.index, ctrl["T_set_C"], color="0.35", lw=1.0, drawstyle="steps-post",
+                label="T_set (controller)" + (" (mean)" if _n_entities(frames, "controller") > 1
+                                              else ""))
+    ax.set_title("Indoor temperature and comfort")
+    _finish(ax, "temperature [°C]")
+    if weather is not None:
+        axw = axes[1]
+        axw.plot(weather.index, weather["T_out_C"], color="tab:blue", lw=1.0, label="T_out")
+        if "T_out_24h_C" in weather:
+            axw.plot(weather.index, weather["T_out_24h_C"], color="tab:cyan", lw=1.0, ls="--",
+                     label="T_out 24 h mean")
+        _finish(axw, "outdoor [°C]")
+    _time_axis(axes[-1])
+    return _save(fig, path)
+
+
+def _stacked(ax: Axes, df: pd.DataFrame, parts: list[tuple[str, str, str]]) -> None:
+    """Stacked step areas of the columns ``parts`` = [(column, label, colour), ...]."""
+    base = np.zeros(len(df))
+    for col, label, color in parts:
+        y = df[col].fillna(0.0).to_numpy()
+        ax.fill_between(df.index, base, base + y, step="post", color=color, alpha=0.75,
+                        lw=0, label=label)
+        base = base + y
+
+
+def plot_power_price(frames: Mapping[str, pd.DataFrame], path: Path, bin_s: float,
+                     step_s: float) -> Path | None:
+    """Electric power (compressor vs backup), heat (space heating vs DHW) and price panels."""
+    hp_fields = ["P_el_kW", "P_el_compressor_kW", "P_backup_kW", "Q_th_kW", "Q_sh_kW", "Q_dhw_kW"]
+    hp = _fleet(frames, "heatpump", hp_fields, bin_s, step_s, "sum")
+    if hp is None or not ({"P_el_kW", "P_el_compressor_kW"} & set(hp.columns)):
+        return None
+    price_fields = ["price_total_DKK_per_MWh", "price_spot_DKK_per_MWh"]
+    market = _fleet(frames, "market", price_fields, bin_s, step_s, "mean")
+    heat_cols = {"Q_th_kW", "Q_sh_kW", "Q_dhw_kW"} & set(hp.columns)
+    panels = 1 + bool(heat_cols) + (market is not None)
+    fig, axes = _new_figure(panels, [1.0] * panels, (11, 2.6 * panels + 0.8))
+    n = _n_entities(frames, "heatpump")
+    scope = f" (sum of {n} units)" if n > 1 else ""
+
+    ax = axes[0]
+    if {"P_el_compressor_kW", "P_backup_kW"} <= set(hp.columns):
+        _stacked(ax, hp, [("P_el_compressor_kW", "compressor", "tab:blue"),
+                          ("P_backup_kW", "backup heater", "tab:red")])
+        if "P_el_kW" in hp:
+            ax.plot(hp.index, hp["P_el_kW"], color="k", lw=0.7, drawstyle="steps-post",
+                    label="P_el total")
+    else:
+        col = "P_el_kW" if "P_el_kW" in hp else "P_el_compressor_kW"
+        ax.plot(hp.index, hp[col], color="tab:blue", lw=1.0, drawstyle="steps-post", label=col)
+    ax.set_title(f"Electric power{scope}, {_bin_label(bin_s)} means")
+    _finish(ax, "electric [kW]")
+
+    i = 1
+    if heat_cols:
+        axh = axes[i]
+        if {"Q_sh_kW", "Q_dhw_kW"} <= heat_cols:
+            _stacked(axh, hp, [("Q_sh_kW", "space heating", "tab:orange"),
+                               ("Q_dhw_kW", "hot water (DHW)", "tab:purple")])
+        else:
+            for col in sorted(heat_cols):
+                axh.plot(hp.index, hp[col], lw=1.0, drawstyle="steps-post", label=col)
+        _finish(axh, "heat [kW]")
+        i += 1
+    if market is not None:
+        axp = axes[i]
+        if "price_total_DKK_per_MWh" in market:
+            axp.plot(market.index, market["price_total_DKK_per_MWh"], color="tab:green", lw=1.2,
+                     drawstyle="steps-post", label="total price")
+        if "price_spot_DKK_per_MWh" in market:
+            axp.plot(market.index, market["price_spot_DKK_per_MWh"], color="tab:olive", lw=0.9,
+                     ls="--", drawstyle="steps-post", label="spot price")
+        _finish(axp, "price [DKK/MWh]")
+    _time_axis(axes[-1])
+    return _save(fig, path)
+
+
+def _layer_columns(df: pd.DataFrame) -> list[str]:
+    found = [(int(m.group(1)), c) for c in df.columns if (m := LAYER_RE.match(str(c)))]
+    return [c for _, c in sorted(found)]
+
+
+def plot_tank(frames: Mapping[str, pd.DataFrame], path: Path, bin_s: float,
+              step_s: float) -> Path | None:
+    """Layer temperatures as a time × height heat map (top layer at the top) plus soc_frac."""
+    df = frames.get("tank")
+    if df is None or len(df) == 0:
+        return None
+    layers = _layer_columns(df)
+    lines = [c for c in ("T_top_C", "T_bottom_C") if c in df.columns]
+    has_soc = "soc_frac" in df.columns
+    if not layers and not lines and not has_soc:
+        return None
+    title_entity = ""
+    if "entity" in df.columns and df["entity"].nunique() > 1:
+        first = sorted(df["entity"].astype(str).unique())[0]
+        df = df[df["entity"].astype(str) == first]
+        title_entity = f" — entity {first}"
+    sub = {"tank": df}
+    cols = layers + lines + (["soc_frac"] if has_soc else [])
+    data = _fleet(sub, "tank", cols, bin_s, step_s, "mean")
+    panels = 1 + bool(has_soc)
+    top_h = 3.0 if layers else 2.0
+    fig, axes = _new_figure(panels, [top_h, 1.2][:panels], (11, 6.0 if panels == 2 else 4.5))
+    ax = axes[0]
+    if layers:
+        z = data[layers].to_numpy().T  # (L, bins), row 0 = top layer
+        x_edges = np.append(data.index.to_numpy(),
+                            data.index.to_numpy()[-1] + np.timedelta64(int(bin_s), "s"))
+        y_edges = np.arange(len(layers) + 1)
+        mesh = ax.pcolormesh(x_edges, y_edges, np.ma.masked_invalid(z), cmap="inferno",
+                             shading="flat")
+        ax.set_ylim(len(layers), 0)  # layer 0 (top of the tank) at the top
+        ticks = sorted({0, len(layers) - 1, *range(0, len(layers), max(1, len(layers) // 5))})
+        ax.set_yticks([t + 0.5 for t in ticks], [str(t) for t in ticks])
+        fig.colorbar(mesh, ax=axes, label="layer temperature [°C]", pad=0.01, aspect=30)
+        ax.set_title(f"Tank layer temperatures{title_entity}")
+        _finish(ax, "layer (0 = top)", legend=False)
+    else:
+        for c in lines:
+            ax.plot(data.index, data[c], lw=1.0, label=c)
+        ax.set_title(f"Tank temperatures{title_entity}")
+        _finish(ax, "temperature [°C]")
+    if has_soc:
+        axs = axes[1]
+        axs.plot(data.index, data["soc_frac"], color="tab:blue", lw=1.2, label="soc_frac")
+        axs.set_ylim(-0.02, 1.02)
+        _finish(axs, "state of charge [-]")
+    _time_axis(axes[-1])
+    return _save(fig, path)
+
+
+def plot_cop(frames: Mapping[str, pd.DataFrame], path: Path, bin_s: float,
+             step_s: float) -> Path | None:
+    """COP per bin (site heat ÷ site electricity) and supply temperature vs time; COP vs T_out."""
+    hp = _fleet(frames, "heatpump", ["Q_th_kW", "P_el_kW"], bin_s, step_s, "sum")
+    if hp is not None and {"Q_th_kW", "P_el_kW"} <= set(hp.columns) and hp["P_el_kW"].notna().any():
+        p = hp["P_el_kW"]
+        cop = (hp["Q_th_kW"] / p).where(p > COP_MIN_POWER_FRAC * float(p.max()))
+    elif _has(frames, "heatpump", "COP"):
+        cop_df = _fleet(frames, "heatpump", ["COP"], bin_s, step_s, "mean")
+        cop = cop_df["COP"].where(cop_df["COP"] > 0)
+    else:
+        return None
+    if not cop.notna().any():
+        return None
+    supply = _fleet(frames, "heatpump", ["T_supply_C"], bin_s, step_s, "mean")
+    weather = _fleet(frames, "weather", ["T_out_C"], bin_s, step_s, "mean")
+
+    fig = Figure(figsize=(11, 4.6), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    width = [2.2, 1.0] if weather is not None else [1.0]
+    axes = fig.subplots(1, len(width), squeeze=False, gridspec_kw={"width_ratios": width})[0]
+    ax = axes[0]
+    ax.plot(cop.index, cop, color="tab:green", lw=1.0, marker=".", ms=2, label="COP")
+    ax.set_title("COP and supply temperature")
+    ax.set_ylim(bottom=0)
+    _finish(ax, "COP [-]", legend=False)
+    handles, labels = ax.get_legend_handles_labels()
+    if supply is not None and "T_supply_C" in supply:
+        ax2 = ax.twinx()
+        ax2.plot(supply.index, supply["T_supply_C"], color="tab:red", lw=0.9, alpha=0.8,
+                 label="T_supply")
+        ax2.set_ylabel("supply temperature [°C]")
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    ax.legend(handles, labels, loc="upper left", fontsize="small", framealpha=0.85)
+    _time_axis(ax)
+    if weather is not None:
+        axs = axes[1]
+        joined = pd.concat([cop.rename("COP"), weather["T_out_C"]], axis=1, join="inner").dropna()
+        axs.scatter(joined["T_out_C"], joined["COP"], s=8, alpha=0.5, color="tab:green")
+        axs.set_xlabel("outdoor temperature [°C]")
+        axs.set_title("COP vs outdoor temperature")
+        axs.set_ylim(bottom=0)
+        _finish(axs, "COP [-]", legend=False)
+    return _save(fig, path)
+
+
+PLOTTERS: dict[str, Callable[..., Path | None]] = {
+    "temperatures": plot_temperatures,
+    "power_price": plot_power_price,
+    "tank": plot_tank,
+    "cop": plot_cop,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+# --------------------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;
+max-width:1250px;color:#222;padding:0 1em}
+h1{margin-bottom:.2em}table{border-collapse:collapse;margin:.5em 0 1.5em}
+th,td{border:1px solid #ccc;padding:.3em .7em;text-align:left;vertical-align:top}
+th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.pass{color:#fff;background:#2a8a3a;padding:.1em .5em;border-radius:3px;font-weight:bold}
+.fail{color:#fff;background:#b3261e;padding:.1em .5em;border-radius:3px;font-weight:bold}
+.info{color:#222;background:#ddd;padding:.1em .5em;border-radius:3px}
+figure{margin:1em 0 2em}img{max-width:100%;border:1px solid #ddd}
+figcaption{color:#555;font-size:.9em}code,pre{font-size:.85em}
+"""
+
+
+def format_value(v: object) -> str:
+    """Human-readable number: thousands separators, 2 decimals ≥ 1, 3 significant digits below."""
+    if isinstance(v, bool) or not isinstance(v, int | float | np.number):
+        return html.escape(str(v))
+    x = float(v)
+    if not math.isfinite(x):
+        return "–"
+    if x == int(x) and abs(x) < 1e15:
+        return f"{int(x):,}"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 1:
+        return f"{x:,.2f}"
+    return f"{x:.3g}"
+
+
+def _iso(v: object) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, int | float) and math.isfinite(v):
+        return pd.Timestamp(v, unit="s", tz="UTC").isoformat()
+    return str(v)
+
+
+def _meta_rows(frames: Mapping[str, pd.DataFrame], run_meta: Mapping[str, object],
+               step_s: float) -> list[tuple[str, str]]:
+    lo, hi = _time_span_s(frames, step_s)
+    scenario = run_meta.get("scenario", run_meta.get("scenario_name"))
+    if isinstance(scenario, Mapping):
+        scenario = scenario.get("name", json.dumps(scenario))
+    if scenario is None:
+        for df in frames.values():
+            if df is not None and "scenario" in df.columns and len(df):
+                scenario = df["scenario"].iloc[0]
+                break
+    wall = run_meta.get("wall_time_s", run_meta.get("wall_time"))
+    rows = [
+        ("scenario", str(scenario) if scenario is not None else "–"),
+        ("run_id", str(run_meta.get("run_id", "–"))),
+        ("start (UTC)", _iso(run_meta.get("start", lo if math.isfinite(lo) else None))),
+        ("end (UTC)", _iso(run_meta.get("end", hi if math.isfinite(hi) else None))),
+        ("wall time", f"{wall:.1f} s" if isinstance(wall, int | float) else str(wall or "–")),
+    ]
+    shown = {"scenario", "scenario_name", "run_id", "start", "end", "wall_time_s", "wall_time",
+             "verdicts", "reference_kpis"}
+    for key, val in run_meta.items():
+        if key not in shown and isinstance(val, str | int | float | bool):
+            rows.append((str(key), str(val)))
+    return rows
+
+
+def _verdict_badge(passed: object) -> str:
+    if isinstance(passed, np.bool_):
+        passed = bool(passed)
+    if passed is True:
+        return '<span class="pass">PASS</span>'
+    if passed is False:
+        return '<span class="fail">FAIL</span>'
+    return f'<span class="info">{html.escape(str(passed))}</span>'
+
+
+def _verdicts_html(verdicts: Mapping[str, object]) -> str:
+    rows = []
+    for name, v in verdicts.items():
+        if isinstance(v, Mapping):
+            passed = next((v[k] for k in ("passed", "pass", "ok", "verdict") if k in v), "–")
+            detail = {k: x for k, x in v.items() if k not in ("passed", "pass", "ok", "verdict")}
+            detail_s = json.dumps(detail, default=str, indent=1) if detail else ""
+        else:
+            passed, detail_s = v, ""
+        rows.append(f"<tr><td>{html.escape(str(name))}</td><td>{_verdict_badge(passed)}</td>"
+                    f"<td><pre>{html.escape(detail_s)}</pre></td></tr>")
+    return ("<h2>Verdicts</h2><table><tr><th>test</th><th>verdict</th><th>details</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def _kpi_table_html(kpis: Mapping[str, float]) -> str:
+    names = [n for n in KPI_DEFINITIONS if n in kpis] + sorted(set(kpis) - set(KPI_DEFINITIONS))
+    rows = []
+    for n in names:
+        d = KPI_DEFINITIONS.get(n)
+        unit, desc = (d.unit, d.description) if d else ("", "")
+        rows.append(f"<tr><td><code>{html.escape(n)}</code></td>"
+                    f"<td class=num>{format_value(kpis[n])}</td><td>{html.escape(unit)}</td>"
+                    f"<td>{html.escape(desc)}</td></tr>")
+    if not rows:
+        return "<h2>KPIs</h2><p>No KPI could be computed from the recorded series.</p>"
+    return ("<h2>KPIs</h2><table><tr><th>KPI</th><th>value</th><th>unit</th>"
+            "<th>description</th></tr>" + "".join(rows) + "</table>")
+
+
+def _comparison_html(kpis: Mapping[str, float], reference: Mapping[str, float]) -> str:
+    table = compare_kpis(kpis, reference, "this run", "reference")
+    rows = []
+    for name, r in table.iterrows():
+        frac = r["diff_frac"]
+        frac_s = f"{100 * frac:+.1f} %" if math.isfinite(frac) else "–"
+        rows.append(f"<tr><td><code>{html.escape(str(name))}</code></td>"
+                    f"<td>{html.escape(r['unit'])}</td>"
+                    f"<td class=num>{format_value(r['this run'])}</td>"
+                    f"<td class=num>{format_value(r['reference'])}</td>"
+                    f"<td class=num>{format_value(r['diff'])}</td><td class=num>{frac_s}</td></tr>")
+    return ("<h2>Comparison with the reference run</h2><table><tr><th>KPI</th><th>unit</th>"
+            "<th>this run</th><th>reference</th><th>difference</th><th>relative</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def write_report(
+    run_dir: Path,
+    frames: Mapping[str, pd.DataFrame],
+    kpis: Mapping[str, float],
+    run_meta: Mapping[str, object],
+    comfort_low_C: float = 20.0,
+    comfort_high_C: float = 23.0,
+    step_s: float = 60.0,
+) -> Path:
+    """Write ``run_dir/plots/*.png`` and ``run_dir/report.html``; return the HTML path.
+
+    ``run_meta`` is the content of ``run.json`` (scenario, run_id, start, end, wall_time_s, ...);
+    optional ``verdicts`` (name -> bool or dict with ``passed``) and ``reference_kpis`` (KPIs of a
+    counterfactual run) add a verdicts section and a comparison table. ``step_s`` is the hold
+    duration [s] of each entity's last sample.
+    """
+    if not (math.isfinite(step_s) and step_s > 0):
+        raise ValueError(f"step_s={step_s!r} is invalid; a finite duration > 0 s is required")
+    if comfort_low_C >= comfort_high_C:
+        raise ValueError(
+            f"comfort_low_C={comfort_low_C} must be below comfort_high_C={comfort_high_C}"
+        )
+    run_dir = Path(run_dir)
+    plot_dir = run_dir / "plots"
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    frames = {k: v for k, v in frames.items() if v is not None and len(v) > 0}
+    lo, hi = _time_span_s(frames, step_s)
+    bin_s = choose_bin_s(hi - lo, step_s) if math.isfinite(lo) else step_s
+
+    written: list[tuple[str, Path]] = []
+    for name, plotter in PLOTTERS.items():
+        path = plot_dir / f"{name}.png"
+        if name == "temperatures":
+            out = plotter(frames, path, bin_s, step_s, comfort_low_C, comfort_high_C)
+        else:
+            out = plotter(frames, path, bin_s, step_s)
+        if out is not None:
+            written.append((name, out))
+        elif path.exists():  # a stale plot from an earlier report in the same folder
+            path.unlink()
+
+    meta = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+                   for k, v in _meta_rows(frames, run_meta, step_s))
+    scenario = html.escape(dict(_meta_rows(frames, run_meta, step_s))["scenario"])
+    parts = [
+        f"<!DOCTYPE html><html lang=en><head><meta charset='utf-8'>"
+        f"<title>heatflex report — {scenario}</title><style>{_CSS}</style></head><body>",
+        f"<h1>heatflex run report — {scenario}</h1><table>{meta}</table>",
+    ]
+    verdicts = run_meta.get("verdicts")
+    if isinstance(verdicts, Mapping) and verdicts:
+        parts.append(_verdicts_html(verdicts))
+    parts.append(_kpi_table_html(kpis))
+    parts.append(f"<p>Comfort band {comfort_low_C:g}–{comfort_high_C:g} °C. "
+                 "Definitions and sources: <code>docs/kpis.md</code>.</p>")
+    reference = run_meta.get("reference_kpis")
+    if isinstance(reference, Mapping) and reference:
+        parts.append(_comparison_html(kpis, reference))
+    parts.append(f"<h2>Plots</h2><p>Time-weighted means over {_bin_label(bin_s)} bins, UTC.</p>")
+    for name, path in written:
+        rel = path.relative_to(run_dir).as_posix()
+        parts.append(f"<figure><img src='{html.escape(rel)}' alt='{name}'>"
+                     f"<figcaption>{html.escape(PLOT_CAPTIONS[name])}</figcaption></figure>")
+    skipped = [n for n in PLOTTERS if n not in dict(written)]
+    if skipped:
+        parts.append(f"<p>Not plotted (measurements missing): {', '.join(skipped)}.</p>")
+    parts.append("</body></html>")
+    out_path = run_dir / "report.html"
+    out_path.write_text("\n".join(parts), encoding="utf-8")
+    return out_path

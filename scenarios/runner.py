@@ -1,0 +1,134 @@
+"""Run a scenario as fast as possible and write the run folder (DESIGN.md contract):
+``run.json``, ``summary.json``, ``timeseries/<measurement>.parquet``, ``report.html`` +
+``plots/*.png`` and ``scenario.toml`` (the fully resolved scenario that ran).
+
+mosaik's ``World.run`` logs a simulator's exception and returns normally; the runner checks for
+crashed simulators itself and fails the run with the simulator's traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from adapters import parquet as parquet_mod
+from scenarios import schema
+from scenarios.catalog import resolve_scenario_path
+from scenarios.kpi import compute_kpis
+from scenarios.report import write_report
+from scenarios.world import assemble
+from simulators.cosim import base as cosim_base
+
+PACKAGES = ("mosaik", "mosaik-api-v3", "numpy", "pandas", "scipy", "pyarrow", "pydantic",
+            "fmpy", "pymodbus", "influxdb-client", "simpy")  # fmt: skip
+
+
+class RunFailed(RuntimeError):
+    """A run did not complete; the message carries the failing simulator's traceback."""
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def run_scenario(
+    scenario: str | Path,
+    out_dir: str | Path | None = None,
+    until_s: float | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+    report: bool = True,
+) -> Path:
+    """Run a scenario; return the run folder.  Raises ScenarioError or RunFailed."""
+    path = resolve_scenario_path(str(scenario))
+    sc, _raw = schema.load_scenario(path)
+    updates: dict[str, Any] = {}
+    if seed is not None:
+        updates["seed"] = seed
+    if until_s is not None:
+        if until_s <= 0:
+            raise schema.ScenarioError([f"--until {until_s}: expected a positive duration"])
+        updates.update(duration=float(until_s), end=None)
+    if updates:
+        sc = schema.validate_data({**schema.resolved_dict(sc), **updates}, str(path))
+    resolved = schema.resolved_dict(sc)
+    run_id = f"{sc.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    out = Path(out_dir) if out_dir else Path("runs") / run_id
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scenario.toml").write_text(schema.dump_toml(resolved), encoding="utf-8")
+
+    meta: dict[str, Any] = {
+        "run_id": run_id,
+        "scenario": sc.name,
+        "scenario_file": str(path),
+        "scenario_hash": schema.scenario_hash(resolved),
+        "seed": sc.seed,
+        "start": sc.start.isoformat(),
+        "end": (sc.start + timedelta(seconds=sc.duration_s)).isoformat(),
+        "step_s": sc.step,
+        "mode": "as-fast-as-possible",
+        "versions": _versions(),
+        "started_utc": datetime.now(UTC).isoformat(),
+    }
+    cosim_base.CRASHES.clear()
+    t0 = time.perf_counter()
+    error: str | None = None
+    assembled = None
+    try:
+        assembled = assemble(sc, out, run_id)
+        meta["steps"] = int(assembled.until // max(1, round(sc.step / sc.time_resolution)))
+        meta["site"] = assembled.site.info
+        assembled.world.run(until=assembled.until, print_progress=progress)
+    except Exception as exc:  # noqa: BLE001 — reported with traceback below
+        import traceback
+
+        error = traceback.format_exc()
+        if not cosim_base.CRASHES:
+            error = f"{type(exc).__name__}: {exc}\n{error}"
+    finally:
+        for rec in list(parquet_mod.ACTIVE):
+            rec.close()
+    meta["wall_time_s"] = round(time.perf_counter() - t0, 3)
+    if cosim_base.CRASHES:
+        crash = cosim_base.CRASHES[0]
+        error = (f"simulator {crash.sid} crashed at t = {crash.time} "
+                 f"({sc.time_resolution:g} s units):\n{crash.traceback}")
+    if error is not None:
+        meta["status"] = "failed"
+        meta["error"] = error
+        _write_json(out / "run.json", meta)
+        raise RunFailed(error)
+
+    meta["status"] = "completed"
+    frames = parquet_mod.read_timeseries(out / "timeseries")
+    comfort = sc.site.comfort
+    kpis = compute_kpis(frames, comfort.T_low_C, comfort.T_high_C, step_s=sc.step)
+    _write_json(out / "summary.json", {"kpis": kpis, "verdicts": {}})
+    if report:
+        write_report(out, frames, kpis, meta, comfort.T_low_C, comfort.T_high_C)
+    meta["finished_utc"] = datetime.now(UTC).isoformat()
+    _write_json(out / "run.json", meta)
+    return out
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, default=_json_default) + "\n", encoding="utf-8")
+
+
+def _json_default(o: Any) -> Any:
+    try:
+        return float(o)
+    except (TypeError, ValueError):
+        return str(o)

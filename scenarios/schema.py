@@ -1,0 +1,448 @@
+"""The scenario file (TOML) as pydantic models.
+
+Every mistake in a scenario becomes one clear message that names the file, the key path, the bad
+value and what is allowed, e.g.::
+
+    scenarios/x.toml: site.building.category = 'RAD_4_C60' — expected one of RAD_1_C60, …
+
+Unknown keys are errors (``extra="forbid"``), never silently ignored.  Durations are written as
+numbers of seconds or strings such as ``"60s"``, ``"15min"``, ``"1h"``, ``"7d"``, ``"1w"``.
+``docs/scenario-file.md`` describes every key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+BUILDING_CATEGORIES: tuple[str, ...] = (
+    "RAD_1_C60", "RAD_1_C100", "RAD_1_C140",
+    "RAD_2_C60", "RAD_2_C100", "RAD_2_C140",
+    "RAD_3_C60", "RAD_3_C100", "RAD_3_C140",
+    "FLO_3",
+)  # fmt: skip
+"""The iPower Thermal Building Module categories (reference §2.1, Table 3)."""
+
+_DURATION_UNITS = {
+    "s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400,
+    "w": 604800, "week": 604800,
+}  # fmt: skip
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)?\s*$")
+
+
+class ScenarioError(Exception):
+    """A scenario file is invalid; ``messages`` holds one line per mistake."""
+
+    def __init__(self, messages: list[str]):
+        super().__init__("\n".join(messages))
+        self.messages = messages
+
+
+def parse_duration(value: Any) -> float:
+    """Parse a duration in seconds from a number or a string like ``"15min"`` or ``"7d"``.
+
+    Raises ValueError naming the allowed forms for anything else.
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a duration: seconds as a number or a string like '15min'")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("expected a non-negative duration")
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION_RE.match(value.lower())
+        if m:
+            number, unit = float(m.group(1)), m.group(2) or "s"
+            if unit.endswith("s") and unit[:-1] in _DURATION_UNITS and unit != "s":
+                unit = unit[:-1]
+            if unit in _DURATION_UNITS:
+                return number * _DURATION_UNITS[unit]
+    raise ValueError(
+        "expected a duration: seconds as a number or a string like '60s', '15min', '1h', '7d', '1w'"
+    )
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+PositiveDuration = Annotated[Duration, Field(gt=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BuildingConfig(_Model):
+    """The house: an iPower category with its Table 22 coefficients for ``year``."""
+
+    category: Literal[BUILDING_CATEGORIES] = "RAD_2_C100"  # type: ignore[valid-type]
+    year: int = Field(2020, ge=2020, le=2035)
+    area_m2: float | None = Field(None, gt=0, description="None = the period's Table 20 size")
+    T_room0_C: float = Field(21.5, ge=-10, le=40)
+    internal_gains_W_per_m2: float = Field(5.0, ge=0, le=50)
+    H_air_structure_W_per_m2K: float | None = Field(None, gt=0)
+
+
+class HeatPumpConfig(_Model):
+    """The heat pump: iPower COP model, sizing at −12 °C, 80/20 compressor/backup split."""
+
+    model: Literal["native"] = "native"
+    source: Literal["ground", "air"] = "ground"
+    emitter: Literal["auto", "radiator", "floor"] = "auto"
+    Q_rated_kW: float | Literal["auto"] = "auto"
+    compressor_share: float = Field(0.8, gt=0, le=1)
+    backup_efficiency: float = Field(0.99, gt=0, le=1)
+    modulation_min_frac: float = Field(0.3, gt=0, le=1)
+    min_on: Duration = 600.0
+    min_off: Duration = 600.0
+    cop_correction: float = Field(0.95, gt=0, le=1.5)
+    T_dhw_supply_C: float = Field(55.0, ge=30, le=75)
+
+    @field_validator("Q_rated_kW")
+    @classmethod
+    def _positive(cls, v: float | str) -> float | str:
+        if isinstance(v, float | int) and v <= 0:
+            raise ValueError("expected a positive power in kW or 'auto'")
+        return v
+
+
+class TankConfig(_Model):
+    """The domestic hot-water tank (stratified, N layers)."""
+
+    volume_l: float = Field(200.0, gt=0)
+    n_layers: int = Field(8, ge=1, le=200)
+    U_W_per_m2K: float | None = Field(None, ge=0)
+    T0_C: float = Field(50.0, ge=0, le=100)
+    heater_kW: float = Field(0.0, ge=0)
+
+
+class DhwConfig(_Model):
+    """Hot-water draws at the tap (heat relative to cold water)."""
+
+    kwh_per_day: float = Field(8.0, ge=0, le=100)
+    T_cold_C: float = Field(10.0, ge=0, le=30)
+
+
+class ComfortConfig(_Model):
+    """The comfort band used by KPIs and flexible controllers (iPower: 21.5 ± 1.5 °C)."""
+
+    T_low_C: float = 20.0
+    T_high_C: float = 23.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ComfortConfig:
+        if self.T_low_C >= self.T_high_C:
+            raise ValueError("T_low_C must be below T_high_C")
+        return self
+
+
+class SiteConfig(_Model):
+    building: BuildingConfig = BuildingConfig()
+    heatpump: HeatPumpConfig = HeatPumpConfig()
+    tank: TankConfig = TankConfig()
+    dhw: DhwConfig = DhwConfig()
+    comfort: ComfortConfig = ComfortConfig()
+
+
+class WeatherConfig(_Model):
+    """Outdoor temperature: the bundled Danish reference year or a CSV file."""
+
+    source: Literal["reference", "csv"] = "reference"
+    path: str | None = None
+    time_column: str = "time"
+    temperature_column: str = "T_out_C"
+    step: PositiveDuration = 3600.0
+
+    @model_validator(mode="after")
+    def _path_for_csv(self) -> WeatherConfig:
+        if self.source == "csv" and not self.path:
+            raise ValueError("source = 'csv' needs path = '<file.csv>'")
+        return self
+
+
+class TariffConfig(_Model):
+    """Grid tariff: iPower's flat 244 DKK/MWh, Tarifmodel 3.0 time-of-use windows, or a DSO's
+    hourly tariff from a CSV (columns hour, price_DKK_per_kWh, optional season)."""
+
+    kind: Literal["flat", "tou", "csv"] = "flat"
+    flat_DKK_per_MWh: float = 244.0
+    tou_DKK_per_MWh: dict[str, dict[str, float]] | None = None
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _path_for_csv(self) -> TariffConfig:
+        if self.kind == "csv" and not self.path:
+            raise ValueError("kind = 'csv' needs path = '<tariff.csv>'")
+        return self
+
+
+class PricesConfig(_Model):
+    """Day-ahead prices (synthetic DK-like, or Energi Data Service CSV), tariff and tax."""
+
+    source: Literal["synthetic", "energidataservice"] = "synthetic"
+    path: str | None = None
+    price_area: str = "DK1"
+    mean_DKK_per_MWh: float = 71.0 * 7.45
+    tax_DKK_per_MWh: float = 412.0
+    tariff: TariffConfig = TariffConfig()
+    step: PositiveDuration = 3600.0
+
+    @model_validator(mode="after")
+    def _path_for_csv(self) -> PricesConfig:
+        if self.source == "energidataservice" and not self.path:
+            raise ValueError("source = 'energidataservice' needs path = '<file.csv>'")
+        return self
+
+
+class ThermostatConfig(_Model):
+    """Non-flexible thermostat: holds a fixed room temperature (iPower: 21.5 °C)."""
+
+    type: Literal["thermostat"]
+    T_set_C: float = Field(21.5, ge=5, le=30)
+    Kp_kW_per_K: float = Field(3.0, ge=0)
+    Ti: PositiveDuration = 1800.0
+    dhw_T_on_C: float = Field(45.0, ge=20, le=80)
+    dhw_T_off_C: float = Field(50.0, ge=20, le=80)
+
+
+class PriceRuleConfig(_Model):
+    """Price-aware rule controller: moves the set point inside the comfort band and charges the
+    tank in the cheapest hours of the published day-ahead horizon."""
+
+    type: Literal["price_rule"]
+    T_set_C: float = Field(21.5, ge=5, le=30)
+    offset_K: float = Field(1.5, ge=0, le=5)
+    Kp_kW_per_K: float = Field(3.0, ge=0)
+    Ti: PositiveDuration = 1800.0
+    dhw_T_on_C: float = Field(45.0, ge=20, le=80)
+    dhw_T_off_C: float = Field(50.0, ge=20, le=80)
+    dhw_T_boost_C: float = Field(50.0, ge=20, le=80)
+    dhw_T_min_C: float = Field(40.0, ge=20, le=80)
+    cheap_quantile: float = Field(0.33, gt=0, lt=1)
+    expensive_quantile: float = Field(0.67, gt=0, lt=1)
+    horizon: PositiveDuration = 86400.0
+
+
+_CONTROLLER_TYPES = ("thermostat", "price_rule")
+ControllerConfig = Annotated[ThermostatConfig | PriceRuleConfig, Field(discriminator="type")]
+
+
+class RecorderConfig(_Model):
+    """Where recorded series go. The Parquet sink is always written."""
+
+    type: Literal["parquet"] = "parquet"
+    flush_interval: PositiveDuration = 86400.0
+
+
+class Scenario(_Model):
+    """A complete scenario: what to run and how to judge it."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    start: datetime
+    duration: PositiveDuration | None = None
+    end: datetime | None = None
+    step: PositiveDuration = 60.0
+    time_resolution: float = Field(1.0, gt=0)
+    seed: int = 0
+    site: SiteConfig = SiteConfig()
+    weather: WeatherConfig = WeatherConfig()
+    prices: PricesConfig = PricesConfig()
+    controller: ControllerConfig
+    recorders: list[RecorderConfig] = [RecorderConfig()]
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, v: datetime | None) -> datetime | None:
+        if v is None:
+            return v
+        if v.tzinfo is None:
+            raise ValueError("expected a UTC time with offset, e.g. 2026-01-12T00:00:00Z")
+        return v.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _span(self) -> Scenario:
+        if (self.duration is None) == (self.end is None):
+            raise ValueError("give exactly one of duration = '7d' or end = <UTC time>")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        if self.step / self.time_resolution != round(self.step / self.time_resolution):
+            raise ValueError("step must be a whole number of time_resolution units")
+        return self
+
+    @property
+    def duration_s(self) -> float:
+        """Simulated span in seconds."""
+        if self.duration is not None:
+            return float(self.duration)
+        assert self.end is not None
+        return (self.end - self.start).total_seconds()
+
+
+def _format_value(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _format_error(source: str, err: dict[str, Any], data: dict[str, Any]) -> str:
+    """One line per pydantic error: ``file: key.path = value — what is allowed``."""
+    raw_loc = tuple(err["loc"])
+    # Drop pydantic's union tag from the path (controller.price_rule.x -> controller.x).
+    if len(raw_loc) >= 2 and raw_loc[0] == "controller" and raw_loc[1] in _CONTROLLER_TYPES:
+        raw_loc = (raw_loc[0], *raw_loc[2:])
+    loc = [str(p) for p in raw_loc]
+    path = ".".join(loc) if loc else "(top level)"
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        parent = _lookup(data, raw_loc[:-1])
+        allowed = _allowed_keys(raw_loc[:-1], parent)
+        hint = f" — allowed keys here: {', '.join(allowed)}" if allowed else ""
+        return f"{source}: {path} — unknown key{hint}"
+    if kind == "missing":
+        return f"{source}: {path} — required key is missing"
+    value = err.get("input")
+    shown = "" if "input" not in err or isinstance(value, dict) else f" = {_format_value(value)}"
+    if kind == "literal_error":
+        expected = ctx.get("expected", "")
+        expected = expected.replace("'", "").replace(" or ", ", ")
+        return f"{source}: {path}{shown} — expected one of {expected}"
+    if kind == "union_tag_invalid":
+        tag = _format_value(ctx.get("tag"))
+        return f"{source}: {path}.type = {tag} — expected one of {ctx.get('expected_tags', '')}"
+    if kind == "union_tag_not_found":
+        return f"{source}: {path}.type — required key is missing (thermostat or price_rule)"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return f"{source}: {path}{shown} — {msg}"
+
+
+def _lookup(data: Any, loc: tuple[Any, ...]) -> Any:
+    for key in loc:
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and isinstance(key, int) and key < len(data):
+            data = data[key]
+        else:
+            return None
+    return data
+
+
+def _allowed_keys(loc: tuple[Any, ...], parent: Any) -> list[str]:
+    model: Any = Scenario
+    for key in loc:
+        if isinstance(key, int):
+            continue
+        if model is Scenario and key == "controller":
+            ctype = parent.get("type") if isinstance(parent, dict) else None
+            model = {"thermostat": ThermostatConfig, "price_rule": PriceRuleConfig}.get(ctype)
+            if model is None:
+                return []
+            continue
+        field = model.model_fields.get(key) if hasattr(model, "model_fields") else None
+        if field is None:
+            return []
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        model = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)),
+                     None)
+        if model is None:
+            return []
+    return list(model.model_fields) if model is not None else []
+
+
+def validate_data(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    """Validate a parsed TOML mapping; raise ScenarioError with one message per mistake."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError([_format_error(source, e, data) for e in exc.errors()]) from None
+
+
+def load_scenario(path: str | Path) -> tuple[Scenario, dict[str, Any]]:
+    """Read and validate a scenario file; return the model and the raw TOML mapping."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError([f"{path}: cannot read the scenario file ({exc.strerror})"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError([f"{path}: not valid TOML — {exc}"]) from None
+    return validate_data(data, str(path)), data
+
+
+def scenario_hash(data: dict[str, Any]) -> str:
+    """A short stable hash of the resolved scenario (sha256 of its canonical TOML), hex."""
+    return hashlib.sha256(dump_toml(data).encode()).hexdigest()[:16]
+
+
+def resolved_dict(scenario: Scenario) -> dict[str, Any]:
+    """The fully resolved scenario (all defaults filled in) as a TOML-ready mapping."""
+    return scenario.model_dump(mode="json", exclude_none=True)
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """Serialise a mapping of scalars, lists and tables to TOML (enough for scenario files)."""
+    lines: list[str] = []
+    _dump_table(data, [], lines)
+    return "\n".join(lines).strip() + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, datetime):
+        return v.isoformat().replace("+00:00", "Z")
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    s = str(v).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{s}"'
+
+
+def _dump_table(data: dict[str, Any], prefix: list[str], lines: list[str]) -> None:
+    scalars = {k: v for k, v in data.items() if not _is_table(v) and not _is_table_list(v)}
+    tables = {k: v for k, v in data.items() if _is_table(v)}
+    table_lists = {k: v for k, v in data.items() if _is_table_list(v)}
+    for k, v in scalars.items():
+        lines.append(f"{k} = {_toml_value(v)}")
+    for k, v in tables.items():
+        lines.append("")
+        lines.append(f"[{'.'.join([*prefix, k])}]")
+        _dump_table(v, [*prefix, k], lines)
+    for k, items in table_lists.items():
+        for item in items:
+            lines.append("")
+            lines.append(f"[[{'.'.join([*prefix, k])}]]")
+            _dump_table(item, [*prefix, k], lines)
+
+
+def _is_table(v: Any) -> bool:
+    return isinstance(v, dict)
+
+
+def _is_table_list(v: Any) -> bool:
+    return isinstance(v, list) and len(v) > 0 and all(isinstance(x, dict) for x in v)
+
+
+def utc_now() -> datetime:
+    """Current UTC time (wall clock)."""
+    return datetime.now(UTC)

@@ -1,0 +1,290 @@
+"""Validated scenario -> mosaik World: build the model cores, start the simulators, connect them.
+
+Topology of the residential scenario (all simulators in-process)::
+
+    weather (hourly) ─┬─> building <── heatpump <── controller <─┐
+                      ├─> heatpump ──> tank <── demand           │
+                      └─> controller                             │
+    prices (hourly) ──> controller                               │
+    building.T_room_C, tank.T_layers_C ── (time-shifted) ────────┘
+    every entity ──> recorder
+
+The controller reads the building and the tank one step late (a time-shifted connection, i.e.
+it samples its sensors at the start of the step), which breaks the feedback cycle for mosaik.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import mosaik
+import numpy as np
+
+from adapters.records import SourceInfo
+from scenarios.schema import Scenario
+from simulators import building as building_mod
+from simulators import demand as demand_mod
+from simulators import heatpump as heatpump_mod
+from simulators import prices as prices_mod
+from simulators import tank as tank_mod
+from simulators import weather as weather_mod
+from simulators.controllers.loops import RoomPI
+from simulators.controllers.price_rule import PriceRule
+from simulators.controllers.thermostat import Thermostat
+from simulators.cosim.base import StartOfStep
+
+SIM_CONFIG: dict[str, dict[str, str]] = {
+    "Core": {"python": "simulators.cosim.base:CoreSim"},
+    "Recorder": {"python": "adapters.parquet:ParquetRecorder"},
+}
+
+WEATHER_OUT = ["T_out_C", "T_out_24h_C", "T_out_168h_C"]
+MARKET_OUT = ["price_spot_DKK_per_MWh", "tariff_DKK_per_MWh", "tax_DKK_per_MWh",
+              "price_total_DKK_per_MWh"]  # fmt: skip
+BUILDING_OUT = ["T_room_C", "T_structure_C", "T_floor_C", "Q_heat_kW", "Q_loss_kW", "Q_gains_kW"]
+HEATPUMP_OUT = ["P_el_kW", "P_el_compressor_kW", "P_backup_kW", "Q_th_kW", "Q_sh_kW", "Q_dhw_kW",
+                "Q_backup_kW", "COP", "T_supply_C", "on", "starts", "modulation_frac"]  # fmt: skip
+TANK_OUT = ["T_layers_C", "T_top_C", "T_bottom_C", "E_stored_kWh", "soc_frac", "Q_charge_kW",
+            "Q_draw_kW", "Q_loss_kW", "Q_unmet_kW", "T_draw_C"]  # fmt: skip
+CONTROLLER_OUT = ["Q_req_kW", "dhw_mode", "sg_ready_state", "T_set_C"]
+
+
+@dataclass
+class Site:
+    """The cores of one site, built from the scenario (no mosaik here)."""
+
+    weather: Any
+    prices: Any
+    demand: Any
+    building: Any
+    heatpump: Any
+    tank: Any
+    controller: Any
+    info: dict[str, float] = field(default_factory=dict)
+
+
+class _Source:
+    """Adapter-side wrapper turning a time-indexed boundary core into a steppable core."""
+
+    needs_time = True
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def step(self, dt_s: float, t_s: float) -> dict[str, Any]:
+        return self.fn(t_s, dt_s)
+
+
+class _HeatPumpInputs:
+    """Casts the controller's float commands to what the heat-pump core expects."""
+
+    def __init__(self, core: Any):
+        self.core = core
+
+    def step(self, dt_s: float, **inputs: Any) -> dict[str, Any]:
+        if "dhw_mode" in inputs:
+            inputs["dhw_mode"] = np.asarray(inputs["dhw_mode"]) > 0.5
+        if "sg_ready_state" in inputs:
+            inputs["sg_ready_state"] = np.asarray(inputs["sg_ready_state"]).astype(int)
+        return self.core.step(dt_s, **inputs)
+
+
+def build_site(sc: Scenario, seed: int | None = None) -> Site:
+    """Build every model core of the scenario's site (vectorised, N = 1)."""
+    seed = sc.seed if seed is None else seed
+    dur = sc.duration_s
+    site = sc.site
+    n = 1
+
+    # Boundary conditions
+    if sc.weather.source == "reference":
+        series = weather_mod.reference_weather(sc.start, dur + sc.weather.step, seed=seed)
+    else:
+        series = weather_mod.load_weather_csv(
+            sc.weather.path, sc.weather.time_column, sc.weather.temperature_column
+        )
+    weather = weather_mod.Weather(series, sc.start)
+
+    end = sc.start + timedelta(seconds=dur)
+    if sc.prices.source == "synthetic":
+        spot = prices_mod.synthetic_dk_day_ahead(
+            sc.start - timedelta(days=1), end + timedelta(days=2), seed=seed,
+            mean_DKK_per_MWh=sc.prices.mean_DKK_per_MWh,
+        )
+    else:
+        spot = prices_mod.load_energidataservice_csv(sc.prices.path, sc.prices.price_area)
+    tariff = _tariff(sc)
+    prices = prices_mod.PriceSignal(spot, sc.start, tariff, sc.prices.tax_DKK_per_MWh)
+
+    demand = demand_mod.DhwDemand(n, sc.start, dur + sc.step, seed=seed,
+                                  kwh_per_day=site.dhw.kwh_per_day)
+
+    # Building
+    b = site.building
+    overrides: dict[str, Any] = {"q_gains_W_per_m2": b.internal_gains_W_per_m2}
+    if b.area_m2 is not None:
+        overrides["area_m2"] = b.area_m2
+    if b.H_air_structure_W_per_m2K is not None:
+        overrides["H_air_structure_W_per_m2K"] = b.H_air_structure_W_per_m2K
+    bparams = building_mod.building_params(b.category, year=b.year, **overrides)
+    building = building_mod.Building(bparams, T_room0_C=b.T_room0_C)
+
+    # Heat pump, sized at −12 °C for space heating + mean DHW (iPower §3)
+    hp = site.heatpump
+    emitter = hp.emitter if hp.emitter != "auto" else (
+        "floor" if b.category.startswith("FLO") else "radiator")
+    H_W_per_K = float(np.asarray(building.H_W_per_K).ravel()[0])
+    gains_W = float(np.asarray(bparams.Q_gains_W).ravel()[0])
+    if hp.Q_rated_kW == "auto":
+        q_rated = float(heatpump_mod.design_heat_load_kW(
+            H_W_per_K, Q_gains_W=0.0, Q_dhw_mean_kW=site.dhw.kwh_per_day / 24.0))
+    else:
+        q_rated = float(hp.Q_rated_kW)
+    hparams = heatpump_mod.HeatPumpParams(
+        source=hp.source, emitter=emitter, Q_rated_kW=q_rated,
+        compressor_share=hp.compressor_share, backup_efficiency=hp.backup_efficiency,
+        modulation_min_frac=hp.modulation_min_frac, min_on_s=hp.min_on, min_off_s=hp.min_off,
+        cop_correction=hp.cop_correction, year=b.year, T_dhw_supply_C=hp.T_dhw_supply_C,
+    )
+    heatpump = heatpump_mod.HeatPump(hparams, n=n)
+
+    # Tank
+    t = site.tank
+    tkw: dict[str, Any] = {"volume_l": t.volume_l, "n_layers": t.n_layers,
+                           "heater_kW": t.heater_kW}
+    if t.U_W_per_m2K is not None:
+        tkw["U_W_per_m2K"] = t.U_W_per_m2K
+    tank = tank_mod.Tank(tank_mod.TankParams(**tkw), n=n, T0_C=t.T0_C)
+
+    # Controller
+    c = sc.controller
+    q_comp = q_rated * hp.compressor_share
+    room = RoomPI(n, H_W_per_K / 1000.0, gains_W / 1000.0, q_rated, c.Kp_kW_per_K, c.Ti)
+    L = t.n_layers
+    common = dict(T_set_C=c.T_set_C, Q_dhw_kW=q_comp, upper_layer=L // 4,
+                  lower_layer=(3 * L) // 4 if L > 1 else 0,
+                  dhw_T_on_C=c.dhw_T_on_C, dhw_T_off_C=c.dhw_T_off_C)
+    if c.type == "thermostat":
+        controller: Any = Thermostat(n, room, **common)
+    else:
+        controller = PriceRule(
+            n, room, **common, offset_K=c.offset_K, T_low_C=site.comfort.T_low_C,
+            T_high_C=site.comfort.T_high_C, cheap_quantile=c.cheap_quantile,
+            expensive_quantile=c.expensive_quantile, horizon_h=int(round(c.horizon / 3600)),
+            dhw_T_boost_C=c.dhw_T_boost_C, dhw_T_min_C=c.dhw_T_min_C,
+        )
+    info = {"Q_rated_kW": q_rated, "Q_compressor_kW": q_comp, "H_W_per_K": H_W_per_K,
+            "area_m2": float(np.asarray(bparams.area_m2).ravel()[0])}
+    return Site(weather, prices, demand, building, heatpump, tank, controller, info)
+
+
+def _tariff(sc: Scenario) -> Any:
+    tc = sc.prices.tariff
+    if tc.kind == "flat":
+        return prices_mod.Tariff(kind="flat", flat_DKK_per_MWh=tc.flat_DKK_per_MWh)
+    if tc.kind == "csv":
+        return prices_mod.Tariff.from_csv(tc.path)
+    return prices_mod.Tariff(kind="tou", tou_DKK_per_MWh=tc.tou_DKK_per_MWh)
+
+
+@dataclass
+class Assembled:
+    """A World ready to run, with what the runner needs to know about it."""
+
+    world: mosaik.World
+    until: int
+    site: Site
+    recorder_dir: Path
+
+
+def _floats(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (float(v) if np.ndim(v) == 0 else v) for k, v in d.items()}
+
+
+def assemble(
+    sc: Scenario, out_dir: Path, run_id: str, until_s: float | None = None,
+    seed: int | None = None, sim_config: dict | None = None, site: Site | None = None,
+) -> Assembled:
+    """Create the mosaik World for a validated scenario; nothing runs yet.
+
+    ``site`` replaces the cores built from the scenario and ``sim_config`` the simulator
+    classes (the benchmark uses both to time the same topology with no-op simulators)."""
+    site = build_site(sc, seed) if site is None else site
+    res = sc.time_resolution
+    step = int(round(sc.step / res))
+    w_step = max(1, int(round(sc.weather.step / res)))
+    p_step = max(1, int(round(sc.prices.step / res)))
+    until = int(round((sc.duration_s if until_s is None else until_s) / res))
+    world = mosaik.World(sim_config or SIM_CONFIG, time_resolution=res, debug=False,
+                         cache=False)
+
+    def start(model: str, name: str, core: Any, inputs: list[str], outputs: list[str],
+              step_size: int, initial: dict | None = None):
+        sim = world.start("Core", sim_id=name, model=model, inputs=inputs, outputs=outputs,
+                          step_size=step_size)
+        return getattr(sim, model).create(1, core=core, eid=name.lower(), initial=initial)[0]
+
+    weather = start("Weather", "Weather", _Source(lambda t, dt: _floats(site.weather.at(t))),
+                    [], WEATHER_OUT, w_step)
+    market = start("Market", "Market", _Source(
+        lambda t, dt: {**_floats(site.prices.at(t)), "price_forecast": site.prices.forecast(t)}),
+        [], [*MARKET_OUT, "price_forecast"], p_step)
+    demand = start("Demand", "Demand", _Source(
+        lambda t, dt: {"Q_dhw_demand_kW": site.demand.mean_kW(t, t + dt)}),
+        [], ["Q_dhw_demand_kW"], step)
+
+    T0 = np.full(1, sc.site.building.T_room0_C)
+    b_init = {"T_room_C": T0, "T_structure_C": T0.copy(), "T_floor_C": np.full(1, np.nan)}
+    building = start("Building", "Building", StartOfStep(site.building, tuple(b_init), b_init),
+                     ["Q_heat_kW", "T_out_C"], BUILDING_OUT, step)
+    layers0 = np.full((1, sc.site.tank.n_layers), sc.site.tank.T0_C)
+    t_init = {"T_layers_C": layers0, "T_top_C": layers0[:, 0], "T_bottom_C": layers0[:, -1],
+              "E_stored_kWh": np.asarray(site.tank.energy_kWh()),
+              "soc_frac": np.full(1, np.nan)}
+    tank = start("Tank", "Tank", StartOfStep(site.tank, tuple(t_init), t_init),
+                 ["Q_charge_kW", "T_charge_C", "Q_draw_kW"], TANK_OUT, step)
+    heatpump = start("HeatPump", "HeatPump", _HeatPumpInputs(site.heatpump),
+                     ["Q_req_kW", "dhw_mode", "sg_ready_state", *WEATHER_OUT], HEATPUMP_OUT, step)
+    controller = start("Controller", "Controller", site.controller,
+                       ["T_room_C", "T_out_C", "T_layers_C", "price_forecast"], CONTROLLER_OUT,
+                       step)
+
+    world.connect(weather, building, "T_out_C")
+    world.connect(weather, heatpump, *WEATHER_OUT)
+    world.connect(weather, controller, "T_out_C")
+    world.connect(market, controller, "price_forecast")
+    world.connect(controller, heatpump, "Q_req_kW", "dhw_mode", "sg_ready_state")
+    world.connect(heatpump, building, ("Q_sh_kW", "Q_heat_kW"))
+    world.connect(heatpump, tank, ("Q_dhw_kW", "Q_charge_kW"), ("T_supply_C", "T_charge_C"))
+    world.connect(demand, tank, ("Q_dhw_demand_kW", "Q_draw_kW"))
+    world.connect(building, controller, "T_room_C", time_shifted=True,
+                  initial_data={"T_room_C": T0})
+    world.connect(tank, controller, "T_layers_C", time_shifted=True,
+                  initial_data={"T_layers_C": layers0})
+
+    rec = sc.recorders[0]
+    ts_dir = out_dir / "timeseries"
+    sources = {
+        weather.full_id: SourceInfo("weather", "weather"),
+        market.full_id: SourceInfo("market", "market"),
+        demand.full_id: SourceInfo("demand", "house"),
+        building.full_id: SourceInfo("building", "house"),
+        heatpump.full_id: SourceInfo("heatpump", "house"),
+        tank.full_id: SourceInfo("tank", "house"),
+        controller.full_id: SourceInfo("controller", "house"),
+    }
+    recorder = world.start("Recorder", sim_id="Recorder", step_size=step).Recorder.create(
+        1, out_dir=str(ts_dir), run_id=run_id, scenario=sc.name, start=sc.start,
+        sources=sources, flush_interval_s=rec.flush_interval,
+    )[0]
+    world.connect(weather, recorder, *WEATHER_OUT)
+    world.connect(market, recorder, *MARKET_OUT)
+    world.connect(demand, recorder, "Q_dhw_demand_kW")
+    world.connect(building, recorder, *BUILDING_OUT)
+    world.connect(heatpump, recorder, *HEATPUMP_OUT)
+    world.connect(tank, recorder, *TANK_OUT)
+    world.connect(controller, recorder, *CONTROLLER_OUT)
+    return Assembled(world, until, site, ts_dir)

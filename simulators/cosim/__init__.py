@@ -1,0 +1,1 @@
+"""Thin mosaik adapters around the pure model cores (the cores never import mosaik)."""
