@@ -82,6 +82,7 @@ def run_scenario(
         "versions": _versions(),
         "started_utc": datetime.now(UTC).isoformat(),
     }
+    _quiet_mosaik_logs()
     cosim_base.CRASHES.clear()
     t0 = time.perf_counter()
     error: str | None = None
@@ -100,6 +101,8 @@ def run_scenario(
     finally:
         for rec in list(parquet_mod.ACTIVE):
             rec.close()
+        if assembled is not None and error is not None:
+            _cancel_pending(assembled.world)
     meta["wall_time_s"] = round(time.perf_counter() - t0, 3)
     if cosim_base.CRASHES:
         crash = cosim_base.CRASHES[0]
@@ -121,6 +124,35 @@ def run_scenario(
     meta["finished_utc"] = datetime.now(UTC).isoformat()
     _write_json(out / "run.json", meta)
     return out
+
+
+def _cancel_pending(world: Any) -> None:
+    """After a failed run, cancel mosaik's remaining simulator tasks and close its loop."""
+    import asyncio
+    import contextlib
+
+    loop = world.loop
+    if loop.is_closed():
+        return
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for t in tasks:
+        t.cancel()
+    with contextlib.suppress(Exception):
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    with contextlib.suppress(Exception):
+        world.shutdown()
+    with contextlib.suppress(Exception):
+        loop.close()
+
+
+def _quiet_mosaik_logs() -> None:
+    """mosaik logs every simulator start at INFO through loguru; keep warnings and errors."""
+    import sys
+
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -215,6 +215,7 @@ class ThermostatConfig(_Model):
     Ti: PositiveDuration = 1800.0
     dhw_T_on_C: float = Field(45.0, ge=20, le=80)
     dhw_T_off_C: float = Field(50.0, ge=20, le=80)
+    dhw_T_min_C: float = Field(40.0, ge=20, le=80)
 
 
 class PriceRuleConfig(_Model):

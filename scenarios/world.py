@@ -166,15 +166,16 @@ def build_site(sc: Scenario, seed: int | None = None) -> Site:
     L = t.n_layers
     common = dict(T_set_C=c.T_set_C, Q_dhw_kW=q_comp, upper_layer=L // 4,
                   lower_layer=(3 * L) // 4 if L > 1 else 0,
-                  dhw_T_on_C=c.dhw_T_on_C, dhw_T_off_C=c.dhw_T_off_C)
+                  dhw_T_on_C=c.dhw_T_on_C, dhw_T_off_C=c.dhw_T_off_C,
+                  dhw_T_min_C=c.dhw_T_min_C)
     if c.type == "thermostat":
-        controller: Any = Thermostat(n, room, **common)
+        controller: Any = Thermostat(n, room, **common, T_low_C=site.comfort.T_low_C)
     else:
         controller = PriceRule(
             n, room, **common, offset_K=c.offset_K, T_low_C=site.comfort.T_low_C,
             T_high_C=site.comfort.T_high_C, cheap_quantile=c.cheap_quantile,
             expensive_quantile=c.expensive_quantile, horizon_h=int(round(c.horizon / 3600)),
-            dhw_T_boost_C=c.dhw_T_boost_C, dhw_T_min_C=c.dhw_T_min_C,
+            dhw_T_boost_C=c.dhw_T_boost_C,
         )
     info = {"Q_rated_kW": q_rated, "Q_compressor_kW": q_comp, "H_W_per_K": H_W_per_K,
             "area_m2": float(np.asarray(bparams.area_m2).ravel()[0])}
@@ -219,7 +220,7 @@ def assemble(
     p_step = max(1, int(round(sc.prices.step / res)))
     until = int(round((sc.duration_s if until_s is None else until_s) / res))
     world = mosaik.World(sim_config or SIM_CONFIG, time_resolution=res, debug=False,
-                         cache=False)
+                         cache=False, skip_greetings=True)
 
     def start(model: str, name: str, core: Any, inputs: list[str], outputs: list[str],
               step_size: int, initial: dict | None = None):
@@ -246,7 +247,9 @@ def assemble(
               "soc_frac": np.full(1, np.nan)}
     tank = start("Tank", "Tank", StartOfStep(site.tank, tuple(t_init), t_init),
                  ["Q_charge_kW", "T_charge_C", "Q_draw_kW"], TANK_OUT, step)
-    heatpump = start("HeatPump", "HeatPump", _HeatPumpInputs(site.heatpump),
+    # ``starts`` is a counter state: report the count at the start of the step (0 at t = 0)
+    hp_core = StartOfStep(_HeatPumpInputs(site.heatpump), ("starts",), {"starts": np.zeros(1)})
+    heatpump = start("HeatPump", "HeatPump", hp_core,
                      ["Q_req_kW", "dhw_mode", "sg_ready_state", *WEATHER_OUT], HEATPUMP_OUT, step)
     controller = start("Controller", "Controller", site.controller,
                        ["T_room_C", "T_out_C", "T_layers_C", "price_forecast"], CONTROLLER_OUT,

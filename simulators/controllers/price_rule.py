@@ -29,16 +29,15 @@ class PriceRule(Thermostat):
         expensive_quantile: float = 0.67,
         horizon_h: int = 24,
         dhw_T_boost_C: float = 50.0,
-        dhw_T_min_C: float = 40.0,
         **kwargs,
     ):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, T_low_C=T_low_C, **kwargs)
         lo, hi = T_low_C + margin_K, T_high_C - margin_K
         self.T_cheap = min(self.T_set + offset_K, hi)
         self.T_dear = max(self.T_set - offset_K, lo)
         self.cheap_q, self.dear_q = float(cheap_quantile), float(expensive_quantile)
         self.horizon_h = int(horizon_h)
-        self.dhw_T_boost, self.dhw_T_min = float(dhw_T_boost_C), float(dhw_T_min_C)
+        self.dhw_T_boost = float(dhw_T_boost_C)
         self.rank = 0.5
 
     def set_points(self, t_s: float, price_forecast: np.ndarray | None) -> tuple[float, float]:

@@ -14,8 +14,11 @@ class Thermostat:
     ``sg_ready_state`` (always 2, normal), ``T_set_C``.
 
     The room request is limited to the compressor's capacity ``Q_dhw_kW`` unless the room is
-    more than ``backup_below_K`` under its set point: the electric backup heater is for real
-    shortfalls (cold spells, recovery), not for catching up after a hot-water charge."""
+    more than ``backup_below_K`` under its set point or at the bottom of the comfort band: the
+    electric backup heater is for real shortfalls (cold spells, recovery), not for catching up
+    after a hot-water charge.  Room protection: hot-water charging pauses while the room is within
+    ``guard_K`` of the comfort band's lower edge ``T_low_C``, unless the upper tank sensor is
+    below ``dhw_T_min_C`` (then hot water wins again)."""
 
     def __init__(
         self,
@@ -28,6 +31,9 @@ class Thermostat:
         dhw_T_on_C: float = 45.0,
         dhw_T_off_C: float = 50.0,
         backup_below_K: float = 1.0,
+        T_low_C: float = 20.0,
+        guard_K: float = 0.2,
+        dhw_T_min_C: float = 40.0,
     ):
         self.n = n
         self.room = room
@@ -37,6 +43,8 @@ class Thermostat:
         self.dhw = DhwHysteresis(n)
         self.dhw_T_on, self.dhw_T_off = float(dhw_T_on_C), float(dhw_T_off_C)
         self.backup_below_K = float(backup_below_K)
+        self.T_low, self.guard_K = float(T_low_C), float(guard_K)
+        self.dhw_T_min = float(dhw_T_min_C)
 
     def set_points(self, t_s: float, price_forecast: np.ndarray | None) -> tuple[float, float]:
         """Room set point (°C) and DHW start threshold (°C) for this step."""
@@ -54,10 +62,14 @@ class Thermostat:
         """Decide the heat pump's request for the next step."""
         T_set, dhw_on = self.set_points(t_s, price_forecast)
         layers = np.asarray(T_layers_C, dtype=float).reshape(self.n, -1)
-        dhw = self.dhw.update(layers[:, self.upper], layers[:, self.lower], dhw_on, self.dhw_T_off)
-        T_set_arr = np.full(self.n, T_set)
         T_room = np.asarray(T_room_C, dtype=float)
-        q_max = np.where(T_room < T_set_arr - self.backup_below_K, self.room.Q_max, self.Q_dhw)
+        upper = layers[:, self.upper]
+        dhw = self.dhw.update(upper, layers[:, self.lower], dhw_on, self.dhw_T_off)
+        cold_room = T_room < self.T_low + self.guard_K
+        dhw = dhw & ~(cold_room & (upper >= self.dhw_T_min))
+        T_set_arr = np.full(self.n, T_set)
+        short = (T_room < T_set_arr - self.backup_below_K) | (T_room < self.T_low)
+        q_max = np.where(short, self.room.Q_max, self.Q_dhw)
         q_room = self.room.update(dt_s, T_set_arr, T_room, T_out_C, dhw, q_max)
         return {
             "Q_req_kW": np.where(dhw, self.Q_dhw, q_room),
