@@ -105,12 +105,10 @@ class RecordBuffer:
 
 def _stack(col: list) -> np.ndarray:
     """Stack a column of scalars / arrays into (T,), (T, N) or (T, N, L) floats."""
+    if not any(v is None for v in col):
+        return np.array(col, dtype=float)  # one C-level conversion
     first = next((v for v in col if v is not None), None)
     if first is None:
         return np.full(len(col), np.nan)
-    if np.ndim(first) == 0:
-        return np.array([np.nan if v is None else float(v) for v in col], dtype=float)
-    shape = np.shape(first)
-    filler = np.full(shape, np.nan)
-    arr = np.stack([filler if v is None else np.asarray(v, dtype=float) for v in col])
-    return arr
+    filler = np.full(np.shape(first), np.nan)
+    return np.array([filler if v is None else v for v in col], dtype=float)

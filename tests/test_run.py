@@ -152,3 +152,35 @@ def test_cli_list_and_bad_until(tmp_path: Path) -> None:
     assert res.returncode == 2 and "--until 'soon'" in res.stderr
     res = subprocess.run([*CLI, "run", "no_such_scenario"], capture_output=True, text=True)
     assert res.returncode == 2 and "bundled: residential_house" in res.stderr
+
+
+def test_energidataservice_15min_prices_drive_a_run(tmp_path: Path) -> None:
+    """A DayAheadPrices (15-min) CSV as Energi Data Service exports it feeds the market simulator
+    stepping every 15 min; the recorded prices change every quarter hour and costs use them."""
+    times = pd.date_range("2026-01-11T00:00Z", "2026-01-14T00:00Z", freq="15min",
+                          inclusive="left")
+    price_eur = 60.0 + 40.0 * np.sin(np.arange(len(times)) * 2 * np.pi / 96)
+    csv = pd.DataFrame({
+        "TimeUTC": times.strftime("%Y-%m-%d %H:%M"),
+        "TimeDK": (times + pd.Timedelta(hours=1)).strftime("%Y-%m-%d %H:%M"),
+        "PriceArea": "DK1",
+        "DayAheadPriceDKK": (price_eur * 7.46).round(2),
+        "DayAheadPriceEUR": price_eur.round(2),
+    })
+    csv.to_csv(tmp_path / "dayahead.csv", sep=";", index=False, decimal=",")
+    sc = tmp_path / "eds.toml"
+    sc.write_text(
+        'name = "eds"\nstart = "2026-01-12T00:00:00Z"\nduration = "1d"\n'
+        f'[prices]\nsource = "energidataservice"\npath = "{tmp_path / "dayahead.csv"}"\n'
+        'step = "15min"\n[prices.tariff]\nkind = "tou"\n'
+        '[controller]\ntype = "price_rule"\n', encoding="utf-8")
+    out = run_scenario(sc, tmp_path / "run", progress=False, report=False)
+    market = read_timeseries(out / "timeseries")["market"]
+    spot = market.set_index("time")["price_spot_DKK_per_MWh"]
+    first = spot.loc["2026-01-12T00:00Z":"2026-01-12T00:59Z"].unique()
+    assert len(first) == 4  # four quarter-hour prices in the first hour
+    assert spot.iloc[0] == pytest.approx(csv["DayAheadPriceDKK"].iloc[96])
+    # Tarifmodel 3.0: the 17–21 local peak window is dearer than the night
+    tariff = market.set_index("time")["tariff_DKK_per_MWh"]
+    assert tariff.loc["2026-01-12T17:00Z"] > tariff.loc["2026-01-12T02:00Z"]
+    assert _kpis(out)["cost_DKK"] > 0

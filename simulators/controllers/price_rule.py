@@ -39,12 +39,22 @@ class PriceRule(Thermostat):
         self.horizon_h = int(horizon_h)
         self.dhw_T_boost = float(dhw_T_boost_C)
         self.rank = 0.5
+        self._ranked: tuple[object, tuple[float, float]] | None = None
 
     def set_points(self, t_s: float, price_forecast: np.ndarray | None) -> tuple[float, float]:
         """Room set point and DHW start threshold from the current hour's price rank."""
         if price_forecast is None or len(price_forecast) < 2:
             self.rank = 0.5
             return self.T_set, self.dhw_T_on
+        # the price simulator publishes a new forecast array each hour; between updates the same
+        # object arrives every step, so its rank is computed once
+        if self._ranked is not None and self._ranked[0] is price_forecast:
+            return self._ranked[1]
+        points = self._rank_points(price_forecast)
+        self._ranked = (price_forecast, points)
+        return points
+
+    def _rank_points(self, price_forecast: np.ndarray) -> tuple[float, float]:
         window = np.asarray(price_forecast[: self.horizon_h], dtype=float)
         now = window[0]
         self.rank = float(np.mean(window < now) + 0.5 * np.mean(window == now))
