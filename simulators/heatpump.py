@@ -234,20 +234,53 @@ def _line_coefficients(source: LabelLike) -> tuple[Any, Any, Any, Any]:
     return tuple(np.where(is_air, a[k], g[k]) for k in range(4))  # type: ignore[return-value]
 
 
+# The helpers below accept Python scalars or numpy arrays. Uniform parameters, inputs shared by
+# all units and the whole state of a single unit are Python scalars, for which plain Python
+# arithmetic is ~20× cheaper than numpy operations on length-1 arrays.
 def _clip(x: Any, lo: Any, hi: Any) -> Any:
-    """Clip a Python float (fast path) or an array to [lo, hi]."""
+    """Clip a Python float (fast path) or an array to [lo, hi] (= min(max(x, lo), hi))."""
     if isinstance(x, float) and isinstance(lo, float) and isinstance(hi, float):
-        return min(max(x, lo), hi)
+        x = lo if x < lo else x
+        return hi if x > hi else x
     return np.minimum(np.maximum(x, lo), hi)
+
+
+def _where(cond: Any, a: Any, b: Any) -> Any:
+    """``np.where`` that keeps scalars: a scalar ``cond`` returns ``a`` or ``b`` itself."""
+    if isinstance(cond, bool | np.bool_):
+        return a if cond else b
+    return np.where(cond, a, b)
+
+
+def _not(x: Any) -> Any:
+    """Logical not of a Python bool or a bool array (``~`` is wrong for Python bools)."""
+    return (not x) if isinstance(x, bool) else ~x
+
+
+def _ratio_or_zero(num: Any, den: Any, n: int) -> Any:
+    """num / den where den > 0, else 0 (scalars stay scalars; arrays give a new (n,) array)."""
+    if isinstance(den, float):
+        return num / den if den > 0.0 else 0.0
+    return np.divide(num, den, out=np.zeros(n), where=den > 0.0)
+
+
+def _cop_in_range(ts: Any, tp: Any, a35: Any, b35: Any, a55: Any, b55: Any) -> Any:
+    """iPower interpolation for T_src and T_sup already inside the model range, °C.
+
+    Written as COP_55 + (COP_35 − COP_55)/20 K · (55 − T_sup): with a scalar source temperature
+    (one weather series) the per-kelvin slope is a scalar and an array T_sup costs three numpy
+    operations.
+    """
+    cop55 = a55 + b55 * ts
+    per_K = (a35 + b35 * ts - cop55) / (T_SUPPLY_HI_C - T_SUPPLY_LO_C)
+    return cop55 + per_K * (T_SUPPLY_HI_C - tp)
 
 
 def _interpolate_cop(t_src: Any, t_sup: Any, a35: Any, b35: Any, a55: Any, b55: Any) -> Any:
     """iPower interpolation with clipping of T_src to [−20, 20] and T_sup to [30, 55] °C."""
     ts = _clip(t_src, T_SOURCE_MIN_C, T_SOURCE_MAX_C)
     tp = _clip(t_sup, T_SUPPLY_MIN_C, T_SUPPLY_HI_C)
-    cop55 = a55 + b55 * ts
-    cop35 = a35 + b35 * ts
-    return cop55 + (cop35 - cop55) * ((T_SUPPLY_HI_C - tp) / (T_SUPPLY_HI_C - T_SUPPLY_LO_C))
+    return _cop_in_range(ts, tp, a35, b35, a55, b55)
 
 
 def cop_raw(T_source_C: ArrayLike, T_supply_C: ArrayLike, source: LabelLike) -> np.ndarray:
@@ -438,8 +471,12 @@ class HeatPump:
     """A fleet of N heat pumps (compressor + electric backup), stepped with variable ``dt_s``.
 
     State per unit: compressor on/off, time in the current on/off state, start count. Initially
-    all compressors are off and free to start. Parameters that are equal for all units are kept
-    as scalars internally, so a fleet sharing one weather series costs few array operations.
+    all compressors are off and free to start.
+
+    Speed: parameters that are equal for all units, inputs given as scalars and the state while
+    all units are still alike are kept as Python scalars, so a fleet sharing one weather series
+    costs few array operations. A single unit (N = 1, the co-simulation case) therefore runs
+    entirely on Python floats and bools; its (1,) input arrays are read as scalars.
     """
 
     outputs: tuple[str, ...] = _OUTPUTS
@@ -490,9 +527,10 @@ class HeatPump:
         self._T_dhw_C = u(per_unit("T_dhw_supply_C"))
         self._air_slope = u(per_unit("air_capacity_slope_per_K"))
         self._air_max = u(per_unit("air_capacity_max_frac"))
-        self._cop_factor = u(per_unit("cop_correction") * cop_year_factor(per_unit("year")))
+        # Field COP lines: the data-sheet lines times correction and technology factor.
+        cop_factor = per_unit("cop_correction") * cop_year_factor(per_unit("year"))
         self._a35, self._b35, self._a55, self._b55 = (
-            u(np.broadcast_to(c, (self.n,))) for c in _line_coefficients(self.source)
+            u(cop_factor * c) for c in _line_coefficients(self.source)
         )
         self._c0, self._c1, self._sup_hi = (
             u(np.broadcast_to(c, (self.n,))) for c in _supply_curve_coefficients(self.emitter)
@@ -501,9 +539,10 @@ class HeatPump:
         # Ground source: constant capacity, so the minimum-modulation output is a constant too.
         self._q_min_ground = self._mod_min * self._q_comp_design
 
-        self._on = np.zeros(self.n, dtype=bool)
-        self._t_state_s = np.full(self.n, np.inf)  # time spent in the current on/off state, s
-        self._starts = np.zeros(self.n)
+        # State, uniform at the start (hence scalars); it becomes (N,) arrays once units differ.
+        self._on: bool | np.ndarray = False
+        self._t_state_s: float | np.ndarray = math.inf  # time in the current on/off state, s
+        self._starts: float | np.ndarray = 0.0
 
     # ---------------------------------------------------------------------------------------------
     def compressor_capacity_kW(self, T_out_C: ArrayLike) -> np.ndarray:
@@ -522,25 +561,52 @@ class HeatPump:
             return self._q_comp_design * rel
         return self._q_comp_design * np.where(self._is_air, rel, 1.0)
 
-    def _input(self, name: str, value: Any) -> Any:
-        """A per-unit input as a Python float (scalar) or a float array of shape (N,)."""
-        if isinstance(value, float | int) or np.ndim(value) == 0:
-            x = float(value)
-            if not math.isfinite(x):
-                raise ValueError(f"{name}={x!r} must be finite")
-            return x
-        arr = np.asarray(value, dtype=float)
+    def _per_unit_array(self, name: str, value: Any) -> np.ndarray | None:
+        """``value`` as an array of shape (N,), or None for a scalar; ValueError for other shapes.
+
+        Arrays pass without conversion (cheap type checks first); for a single unit the caller
+        reads the one element as a scalar.
+        """
+        if isinstance(value, np.ndarray):
+            arr = value
+        elif isinstance(value, int | float | np.generic) or np.ndim(value) == 0:
+            return None
+        else:
+            arr = np.asarray(value)
+        if arr.ndim == 0:
+            return None
         if arr.shape != (self.n,):
             raise ValueError(f"{name} has shape {arr.shape}; expected a scalar or ({self.n},)")
-        if not np.isfinite(arr.sum()):
-            raise ValueError(f"{name} contains a non-finite value")
         return arr
 
+    def _input(self, name: str, value: Any) -> Any:
+        """A per-unit input as a Python float (scalar, or N = 1) or a float array of shape (N,)."""
+        arr = self._per_unit_array(name, value)
+        if arr is None:
+            x = float(value)
+        elif self.n == 1:  # numbers read directly; other dtypes converted as numpy does
+            x = float(arr.item() if arr.dtype.kind in "biuf" else arr.astype(float)[0])
+        else:
+            arr = arr if arr.dtype == np.float64 else arr.astype(float)
+            if not math.isfinite(arr.sum()):  # one reduction: NaN or ±inf anywhere → not finite
+                raise ValueError(f"{name} contains a non-finite value")
+            return arr
+        if not math.isfinite(x):
+            raise ValueError(f"{name}={x!r} must be finite")
+        return x
+
     def _out(self, x: Any, copy: bool = False) -> np.ndarray:
-        """(N,) float output from a scalar (new array) or a freshly computed (N,) array."""
-        if isinstance(x, float) or np.ndim(x) == 0:
-            return np.full(self.n, float(x))
-        return x.copy() if copy else x
+        """(N,) float output, always a new array.
+
+        A scalar is expanded; an array computed in this step is returned as it is, unless
+        ``copy`` (it may be shared with state, parameters or another output) or it is not float
+        (cast, which copies).
+        """
+        if isinstance(x, np.ndarray):
+            return x.astype(float) if copy or x.dtype != np.float64 else x
+        if self.n == 1:
+            return np.array((float(x),))
+        return np.full(self.n, float(x))
 
     def step(
         self,
@@ -570,12 +636,13 @@ class HeatPump:
             Q_dhw_kW, Q_backup_kW, COP (Q_th/P_el incl. backup, 0 when off), T_supply_C, on,
             starts (cumulative), modulation_frac (compressor output / its capacity).
         """
-        if not (np.ndim(dt_s) == 0 and math.isfinite(float(dt_s)) and dt_s > 0):
+        # Every quantity below is a Python scalar or an (N,) array; the helpers take both.
+        dt = float(dt_s) if _is_scalar(dt_s) else math.nan
+        if not (math.isfinite(dt) and dt > 0.0):
             raise ValueError(f"dt_s={dt_s!r} must be a finite number > 0")
-        dt_s = float(dt_s)
         n = self.n
         q_req = self._input("Q_req_kW", Q_req_kW)
-        if not np.min(q_req) >= 0.0:
+        if not (q_req >= 0.0 if isinstance(q_req, float) else q_req.min() >= 0.0):
             bad = np.atleast_1d(q_req)[~(np.atleast_1d(q_req) >= 0.0)][0].item()
             raise ValueError(f"Q_req_kW={bad!r} is not allowed; requests must be >= 0")
         t_out = self._input("T_out_C", T_out_C)
@@ -584,33 +651,33 @@ class HeatPump:
         blocked, forced = self._sg_flags(sg_ready_state)
         dhw = self._flag("dhw_mode", dhw_mode)
 
-        # Temperatures and compressor COP (corrections included). Python floats stay floats.
+        # Temperatures and field COP of the compressor. T_sup needs no clipping for the COP
+        # model: the heating curve is clipped to [30, 55] °C and T_dhw_supply_C validated so.
+        # The source temperature is clipped to the COP model's range [−20, 20] °C; the ground
+        # floor (0 °C) lies inside it, so one clip does both for ground source.
         is_air = self._is_air
         if isinstance(is_air, bool):
-            t_src = t_out if is_air else _clip(t_168, T_GROUND_FLOOR_C, math.inf)
+            t_src_lo = T_SOURCE_MIN_C if is_air else T_GROUND_FLOOR_C
+            t_src = _clip(t_out if is_air else t_168, t_src_lo, T_SOURCE_MAX_C)
         else:
             t_src = np.where(is_air, t_out, np.maximum(t_168, T_GROUND_FLOOR_C))
+            t_src = _clip(t_src, T_SOURCE_MIN_C, T_SOURCE_MAX_C)
         t_curve = _clip(self._c0 + self._c1 * t_24, T_SUPPLY_MIN_C, self._sup_hi)
-        if isinstance(dhw, bool):
-            t_sup = self._T_dhw_C if dhw else t_curve
-        else:
-            t_sup = np.where(dhw, self._T_dhw_C, t_curve)
-        cop_c = self._cop_factor * _interpolate_cop(
-            t_src, t_sup, self._a35, self._b35, self._a55, self._b55
-        )
+        t_sup = _where(dhw, self._T_dhw_C, t_curve)
+        cop_c = _cop_in_range(t_src, t_sup, self._a35, self._b35, self._a55, self._b55)
 
         # On/off decision with anti-short-cycle times and SG-Ready overrides.
         on, t_state = self._on, self._t_state_s
-        off = ~on
-        want = (q_req > 0.0) | forced
+        off = _not(on)
+        want = q_req > 0.0
+        if forced is not False:
+            want = want | forced
         keep = on & (want | (t_state < self._min_on_s))
         start = off & want & (t_state >= self._min_off_s)
         new_on = keep | start
-        if blocked is True:
-            new_on = np.zeros(n, dtype=bool)
-        elif blocked is not False:
-            new_on &= ~blocked
-        self._t_state_s = np.where(new_on != on, dt_s, t_state + dt_s)
+        if blocked is not False:
+            new_on = new_on & _not(blocked)
+        self._t_state_s = _where(new_on != on, dt, t_state + dt)
         self._starts = self._starts + (new_on & off)
         self._on = new_on
 
@@ -619,68 +686,62 @@ class HeatPump:
         q_min = self._q_min_ground if not self._any_air else self._mod_min * q_cap
         q_comp_target = _clip(q_req, q_min, q_cap)
         if forced is not False:
-            q_comp_target = np.where(forced, q_cap, q_comp_target)
-        q_comp = np.where(new_on, q_comp_target, 0.0)
+            q_comp_target = _where(forced, q_cap, q_comp_target)
+        q_comp = _where(new_on, q_comp_target, 0.0)
         q_bu = _clip(q_req - q_cap, 0.0, self._q_bu_max)
         if blocked is not False:
-            q_bu = np.where(blocked, 0.0, q_bu)
+            q_bu = _where(blocked, 0.0, q_bu)
         p_comp = q_comp / cop_c
         p_bu = q_bu * self._inv_bu_eff
         p_el = p_comp + p_bu
         q_th = q_comp + q_bu
         if self._any_air:  # the air-source capacity reaches 0 only far below any climate
-            modulation = np.divide(q_comp, q_cap, out=np.zeros(n), where=q_cap > 0.0)
+            modulation = _ratio_or_zero(q_comp, q_cap, n)
         else:
             modulation = q_comp / q_cap
-        if isinstance(dhw, bool):
-            q_sh = q_th.copy() if not dhw else np.zeros(n)
-            q_dhw = q_th.copy() if dhw else np.zeros(n)
-        else:
-            q_sh = np.where(dhw, 0.0, q_th)
-            q_dhw = np.where(dhw, q_th, 0.0)
-        # p_comp, p_el, q_th, modulation are new arrays (q_comp is one); scalars are expanded to
-        # new (N,) arrays and parameter arrays are copied, so no output aliases state or inputs.
+        q_sh = _where(dhw, 0.0, q_th)
+        q_dhw = _where(dhw, q_th, 0.0)
+        # Arrays computed above are new; those that may be shared (state, a parameter, another
+        # output) are copied by `_out`, scalars are expanded to new arrays.
+        out = self._out
         return {
-            "P_el_kW": p_el,
-            "P_el_compressor_kW": p_comp,
-            "P_backup_kW": self._out(p_bu),
-            "Q_th_kW": q_th,
-            "Q_sh_kW": q_sh,
-            "Q_dhw_kW": q_dhw,
-            "Q_backup_kW": self._out(q_bu),
-            "COP": np.divide(q_th, p_el, out=np.zeros(n), where=p_el > 0.0),
-            "T_supply_C": self._out(t_sup, copy=t_sup is self._T_dhw_C),
-            "on": new_on.astype(float),
-            "starts": self._starts.copy(),
-            "modulation_frac": modulation,
+            "P_el_kW": out(p_el),
+            "P_el_compressor_kW": out(p_comp),
+            "P_backup_kW": out(p_bu),
+            "Q_th_kW": out(q_th),
+            "Q_sh_kW": out(q_sh, copy=q_sh is q_th),
+            "Q_dhw_kW": out(q_dhw, copy=q_dhw is q_th),
+            "Q_backup_kW": out(q_bu),
+            "COP": out(_ratio_or_zero(q_th, p_el, n)),
+            "T_supply_C": out(t_sup, copy=t_sup is self._T_dhw_C),
+            "on": out(new_on),
+            "starts": out(self._starts, copy=True),
+            "modulation_frac": out(modulation),
         }
 
     def _flag(self, name: str, value: Any) -> bool | np.ndarray:
-        """A per-unit boolean input as a Python bool or a bool array of shape (N,)."""
+        """A per-unit boolean input as a Python bool (scalar, or N = 1) or a bool (N,) array."""
         if isinstance(value, bool | np.bool_):
             return bool(value)
-        arr = np.asarray(value)
-        if arr.ndim == 0:
-            if arr.item() not in (0, 1):
-                raise ValueError(f"{name}={arr.item()!r} is not allowed; use True or False")
-            return bool(arr.item())
-        if arr.shape != (self.n,):
-            raise ValueError(f"{name} has shape {arr.shape}; expected a scalar or ({self.n},)")
-        return arr.astype(bool)
+        arr = self._per_unit_array(name, value)
+        if arr is None:
+            x = np.asarray(value).item()
+            if x not in (0, 1):
+                raise ValueError(f"{name}={x!r} is not allowed; use True or False")
+            return bool(x)
+        flags = arr if arr.dtype == np.bool_ else arr.astype(bool)
+        return bool(flags[0]) if self.n == 1 else flags
 
     def _sg_flags(self, sg_ready_state: Any) -> tuple[Any, Any]:
-        """(blocked, forced) from SG-Ready state(s) 1..4; bool scalars or (N,) bool arrays."""
-        if np.ndim(sg_ready_state) == 0:
-            if isinstance(sg_ready_state, bool | np.bool_) or sg_ready_state not in (1, 2, 3, 4):
+        """(blocked, forced) from SG-Ready state(s) 1..4; Python bools or (N,) bool arrays."""
+        sg = self._per_unit_array("sg_ready_state", sg_ready_state)
+        if sg is None or self.n == 1:
+            state = sg_ready_state if sg is None else sg.item()
+            if isinstance(state, bool | np.bool_) or state not in (1, 2, 3, 4):
                 raise ValueError(
-                    f"sg_ready_state={sg_ready_state!r} is not allowed; use one of [1, 2, 3, 4]"
+                    f"sg_ready_state={state!r} is not allowed; use one of [1, 2, 3, 4]"
                 )
-            return bool(sg_ready_state == 1), bool(sg_ready_state == 4)
-        sg = np.asarray(sg_ready_state)
-        if sg.shape != (self.n,):
-            raise ValueError(
-                f"sg_ready_state has shape {sg.shape}; expected a scalar or ({self.n},)"
-            )
+            return bool(state == 1), bool(state == 4)
         if sg.dtype.kind in "iu":
             lo, hi = int(sg.min()), int(sg.max())
             valid_all = lo >= 1 and hi <= 4
@@ -694,6 +755,13 @@ class HeatPump:
             bad0 = np.asarray(bad[0]).item()
             raise ValueError(f"sg_ready_state={bad0!r} is not allowed; use one of [1, 2, 3, 4]")
         return (sg == 1 if lo == 1 else False), (sg == 4 if hi == 4 else False)
+
+
+def _is_scalar(value: Any) -> bool:
+    """True for Python and numpy scalars and 0-d arrays (cheap type checks first)."""
+    if isinstance(value, np.ndarray):
+        return value.ndim == 0
+    return isinstance(value, int | float | np.generic) or np.ndim(value) == 0
 
 
 def _uniform(arr: np.ndarray) -> Any:

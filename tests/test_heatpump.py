@@ -315,6 +315,107 @@ def test_outputs_are_fresh_arrays() -> None:
         np.testing.assert_array_equal(value, first_copy[key])
 
 
+def _random_inputs(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Per-unit step inputs that switch units on and off, use backup, DHW and all SG states."""
+    return {
+        "Q_req_kW": rng.uniform(0.0, 10.0, n) * (rng.random(n) > 0.4),
+        "T_out_C": rng.uniform(-25.0, 25.0, n),
+        "T_out_24h_C": rng.uniform(-25.0, 25.0, n),
+        "T_out_168h_C": rng.uniform(-25.0, 25.0, n),
+        "dhw_mode": rng.random(n) < 0.3,
+        "sg_ready_state": rng.choice([1, 2, 2, 2, 3, 4], n),
+    }
+
+
+def test_single_unit_scalar_path_matches_fleet_arrays() -> None:
+    """N = 1 runs on Python scalars; it must agree with the array code of a mixed fleet."""
+    combos = list(itertools.product(["ground", "air"], ["radiator", "floor"]))
+    n = len(combos)
+    kw = {"min_on_s": np.array([600.0, 0.0, 300.0, 120.0]),
+          "min_off_s": np.array([600.0, 180.0, 0.0, 240.0]),
+          "year": np.array([2020, 2025, 2030, 2035]),
+          "T_dhw_supply_C": np.array([55.0, 50.0, 45.0, 52.0]),
+          "Q_rated_kW": np.array([5.0, 6.5, 8.0, 9.5])}
+    fleet = hp.HeatPump(hp.HeatPumpParams(source=np.array([c[0] for c in combos]),
+                                          emitter=np.array([c[1] for c in combos]), **kw))
+    singles = [hp.HeatPump(hp.HeatPumpParams(source=combos[i][0], emitter=combos[i][1],
+                                             **{k: v[i:i + 1] for k, v in kw.items()}), n=1)
+               for i in range(n)]
+    rng = np.random.default_rng(7)
+    seen_on = np.zeros(n)
+    seen_backup = np.zeros(n)
+    for k in range(150):
+        dt = float(rng.choice([30.0, 60.0, 60.0, 300.0]))
+        inputs = _random_inputs(rng, n)
+        out = fleet.step(dt, **inputs)  # type: ignore[arg-type]
+        for i, single in enumerate(singles):
+            # Alternate (1,) arrays, lists and Python scalars as a single unit's inputs.
+            one_in = {key: (v[i:i + 1] if k % 3 == 0 else [v[i]] if k % 3 == 1 else v[i].item())
+                      for key, v in inputs.items()}
+            one = single.step(dt, **one_in)  # type: ignore[arg-type]
+            for key in hp.HeatPump.outputs:
+                assert one[key].shape == (1,) and one[key].dtype == float, key
+                np.testing.assert_allclose(one[key][0], out[key][i], rtol=1e-12, atol=1e-12,
+                                           err_msg=key)
+        seen_on += out["on"]
+        seen_backup += out["Q_backup_kW"] > 0.0
+    # The run exercised both on and off states, restarts and the backup heater of every unit.
+    assert np.all(seen_on > 10) and np.all(seen_on < 140) and np.all(out["starts"] >= 3)
+    assert np.all(seen_backup > 0)
+
+
+def test_uniform_fleet_with_scalar_inputs_matches_array_inputs() -> None:
+    """Identical units stepped with scalars (state kept as scalars) equal per-unit arrays."""
+    params = hp.HeatPumpParams(source="air", emitter="floor", Q_rated_kW=6.0, min_on_s=120.0)
+    a, b = hp.HeatPump(params, n=3), hp.HeatPump(params, n=3)
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        x = _random_inputs(rng, 1)
+        scal = {key: v[0].item() for key, v in x.items()}
+        arrs = {key: np.repeat(v, 3) for key, v in x.items()}
+        out_a = a.step(DT_S, **scal)  # type: ignore[arg-type]
+        out_b = b.step(DT_S, **arrs)  # type: ignore[arg-type]
+        for key in hp.HeatPump.outputs:
+            assert out_a[key].shape == (3,) and out_a[key].dtype == float, key
+            np.testing.assert_allclose(out_a[key], out_b[key], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(("n", "array_q"), [(1, False), (1, True), (3, False), (3, True)])
+@pytest.mark.parametrize("dhw", [False, True])
+def test_outputs_are_fresh_and_callers_may_overwrite_them(n: int, array_q: bool, dhw: bool) -> None:
+    """Outputs never share memory, whether the state is scalar (scalar inputs) or arrays."""
+    pump = hp.HeatPump(hp.HeatPumpParams(Q_rated_kW=7.0, min_on_s=0.0), n=n)
+    q = np.full(n, 2.0) if array_q else 2.0
+    first = _step(pump, q, dhw_mode=dhw)
+    snapshot = {k: v.copy() for k, v in first.items()}
+    for v in first.values():
+        v[...] = -1.0  # callers may overwrite what they got; the model must not notice
+    second = _step(pump, q, dhw_mode=dhw)
+    for key in hp.HeatPump.outputs:
+        np.testing.assert_array_equal(second[key], snapshot[key], err_msg=key)
+    for x, y in itertools.combinations(list(second.values()) + list(first.values()), 2):
+        assert not np.shares_memory(x, y)
+
+
+def test_bad_single_unit_array_inputs() -> None:
+    pump = hp.HeatPump(hp.HeatPumpParams())
+    with pytest.raises(ValueError, match=r"T_out_C=nan must be finite"):
+        _step(pump, 1.0, T_out_C=np.array([np.nan]))
+    with pytest.raises(ValueError, match=r"Q_req_kW=-2.0 is not allowed"):
+        _step(pump, np.array([-2.0]))
+    with pytest.raises(ValueError, match=r"Q_req_kW has shape \(2,\); expected a scalar or \(1,\)"):
+        _step(pump, np.array([1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"sg_ready_state=5 is not allowed"):
+        _step(pump, 1.0, sg_ready_state=np.array([5]))
+    with pytest.raises(ValueError, match=r"sg_ready_state=True is not allowed"):
+        _step(pump, 1.0, sg_ready_state=np.array([True]))
+    with pytest.raises(ValueError, match=r"dhw_mode has shape \(1, 1\)"):
+        _step(pump, 1.0, dhw_mode=np.array([[True]]))
+    # A rejected step leaves the state untouched: the first valid step still starts the unit.
+    out = _step(pump, 1.0)
+    assert out["on"][0] == 1.0 and out["starts"][0] == 1.0
+
+
 # --------------------------------------------------------------------------------------------------
 # Bad input
 # --------------------------------------------------------------------------------------------------
