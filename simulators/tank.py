@@ -33,6 +33,12 @@ _DEFAULT_SENSORS: tuple[float, ...] = (0.9, 0.5, 0.1)
 """Default sensor heights as fractions of the tank height measured from the BOTTOM: near the top
 (DHW comfort / thermostat), middle, near the bottom (charging stop)."""
 
+_SMALL_FLEET: int = 8
+"""Fleets of up to this many tanks validate inputs and pool inversions with plain-Python loops
+over floats: for a handful of values that is several times cheaper than the fixed per-call
+overhead (~1 µs) of the numpy calls it replaces, which dominates a step of a small fleet
+(N = 1 is the hot case: one house stepped every minute of a co-simulated year)."""
+
 
 @dataclass(frozen=True)
 class TankParams:
@@ -212,23 +218,69 @@ def _sensor_weights(n_layers: int, heights_frac: np.ndarray) -> np.ndarray:
 def _pool_sweep(x: np.ndarray) -> np.ndarray:
     """One top-down pooling sweep over x (L, n), index 0 = top: each layer at least as warm as
     the running block above it joins that block (an inversion, or an equal value, i.e. the rest
-    of an already pooled block); every layer gets its block's mean. Returns a new array."""
+    of an already pooled block); every layer gets its block's mean. Returns a new array.
+    Running sums and counts are updated in place (multiplying by the 0/1 join flag restarts a
+    block) to avoid temporaries."""
     n_layers = x.shape[0]
-    ends = np.empty(x.shape, dtype=bool)
+    joins = np.empty((n_layers - 1, x.shape[1]), dtype=bool)  # layer k+1 joined k's block
     y = np.empty_like(x)
     s = x[0].copy()
     c = np.ones_like(s)
     y[0] = s
     for k in range(1, n_layers):
-        join = x[k] >= y[k - 1]
-        ends[k - 1] = ~join
-        s = np.where(join, s + x[k], x[k])
-        c = np.where(join, c + 1.0, 1.0)
-        y[k] = s / c
-    ends[-1] = True
+        join = np.greater_equal(x[k], y[k - 1], out=joins[k - 1])
+        s *= join
+        s += x[k]
+        c *= join
+        c += 1.0
+        np.divide(s, c, out=y[k])
     for k in range(n_layers - 2, -1, -1):  # spread each block's final mean upward
-        y[k] = np.where(ends[k], y[k], y[k + 1])
+        np.copyto(y[k], y[k + 1], where=joins[k])
     return y
+
+
+def _pool_profile(profile: list[float]) -> list[float] | None:
+    """Stable (pooled) version of one profile (top first) in plain Python, ``None`` if stable.
+
+    Fast path for the usual case, one inversion block at the top (the lid cools the top layer
+    below the layers under it): the top block absorbs layers while each is warmer than the
+    block's mean, so every prefix of the block has a mean <= the block mean; if the remaining
+    layers are then non-increasing and not warmer than that mean, this is the isotonic
+    projection. Anything else goes to :func:`_pool_adjacent_violators`.
+    """
+    total, count, n_layers = profile[0], 1, len(profile)
+    while count < n_layers and profile[count] * count > total:  # warmer than the block mean
+        total += profile[count]
+        count += 1
+    rest = profile[count:]
+    if rest == sorted(rest, reverse=True):  # C-level check that the rest is non-increasing
+        if count == 1:
+            return None  # already stable
+        mean = total / count
+        if not rest or rest[0] <= mean:  # guards the round-off of the product test above
+            return [mean] * count + rest
+    return _pool_adjacent_violators(profile)
+
+
+def _pool_adjacent_violators(profile: list[float]) -> list[float]:
+    """Pool-adjacent-violators on one profile (top first), in plain Python.
+
+    Scans top-down keeping a stack of pooled blocks (mean, sum, count) with strictly decreasing
+    means; a new layer warmer than the block above it merges with it (and, while still warmer,
+    with the blocks above that). Returns the pooled profile (each layer its block's mean)."""
+    blocks: list[tuple[float, float, int]] = []
+    for value in profile:
+        mean, total, count = value, value, 1
+        while blocks and mean > blocks[-1][0]:
+            _, block_total, block_count = blocks.pop()
+            total += block_total
+            count += block_count
+            mean = total / count
+        blocks.append((mean, total, count))
+    out: list[float] = []
+    for mean, _, count in blocks:
+        out += [mean] * count
+    return out
 
 
 def mix_inversions(T: np.ndarray) -> np.ndarray:
@@ -237,11 +289,19 @@ def mix_inversions(T: np.ndarray) -> np.ndarray:
     Adjacent layers taking part in an inversion (warmer below colder) are pooled into one
     fully mixed block, repeatedly, until temperatures are non-increasing downward. With equal
     layer masses this is the isotonic (pool-adjacent-violators) projection, which is unique and
-    conserves energy exactly. Sweeps alternate top-down (cold water sinking, e.g. a lid-cooled
-    top layer) and bottom-up (warm water rising, e.g. from a heater), vectorised over tanks;
-    only tanks with an inversion are touched. Returns ``T`` itself when already stable,
-    otherwise a new array.
+    conserves energy exactly. Small fleets (N <= ``_SMALL_FLEET``) run the classic stack
+    algorithm per tank in plain Python (:func:`_pool_profile`). Larger fleets use sweeps that
+    alternate top-down (cold water sinking, e.g. a lid-cooled top layer) and bottom-up (warm
+    water rising, e.g. from a heater), vectorised over the tanks with an inversion. Both give
+    the same result up to round-off. Returns ``T`` itself when already stable, otherwise a new
+    array.
     """
+    if T.shape[0] <= _SMALL_FLEET:
+        profiles = T.tolist()
+        pooled = [_pool_profile(p) for p in profiles]
+        if not any(pooled):
+            return T
+        return np.array([p if q is None else q for p, q in zip(profiles, pooled, strict=True)])
     inv = T[:, 1:] > T[:, :-1]
     if not inv.any():
         return T
@@ -277,6 +337,8 @@ class Tank:
         L = params.n_layers
         self.n_layers = L
         self._ones_L = np.ones(L)
+        self._shape_n = (self.n,)
+        self._small = self.n <= _SMALL_FLEET
 
         def per_unit(name: str, value: Any) -> np.ndarray:
             arr = np.asarray(value, dtype=float)
@@ -331,10 +393,14 @@ class Tank:
         self.heater_kW = per_unit("heater_kW", params.heater_kW)
         self.max_charge_flow_kg_per_s = per_unit("max_charge_flow_kg_per_s",
                                                  params.max_charge_flow_kg_per_s)
+        self._charge_courant_per_s = float(np.max(self.max_charge_flow_kg_per_s / self.m_layer_kg))
+        """Largest Courant number per second of step of the charging loop at full flow."""
         self.T_ref_C = per_unit("T_ref_C", params.T_ref_C)
         self.T_max_C = per_unit("T_max_C", params.T_max_C)
         self.T_tap_min_C = per_unit("T_tap_min_C", params.T_tap_min_C)
         self._E_full_kWh = self.C_J_per_K * (self.T_max_C - self.T_ref_C) / _J_PER_KWH
+        self._kWh_per_K_layer = self.C_layer_J_per_K / _J_PER_KWH
+        self._E_offset_kWh = self._kWh_per_K_layer * L * self.T_ref_C
 
         # --- ports ---
         self.heater_layer = layer("heater_layer", params.heater_layer, L // 2)
@@ -366,7 +432,14 @@ class Tank:
             M[:, j, j + 1] -= k_cond[:, None]
             M[:, j + 1, j] -= k_cond[:, None]
         M /= self.C_layer_J_per_K[:, None, None]
-        self._eig_val, self._eig_vec = np.linalg.eigh(M)
+        # A fleet of identical tanks (always the case for N = 1) shares one propagator, applied
+        # to the whole fleet as a single matrix product.
+        self._shared_conduction = bool(
+            np.all(M == M[:1]) and np.all(self.C_layer_J_per_K == self.C_layer_J_per_K[0])
+        )
+        if self._shared_conduction:
+            M = M[:1]
+        self._eig_val, self._eig_vec = np.linalg.eigh(M)  # (N or 1, L), (N or 1, L, L)
         self._prop_cache: dict[float, np.ndarray] = {}
 
         self._T = self._initial_temperatures(T0_C)
@@ -390,36 +463,65 @@ class Tank:
         return mix_inversions(np.ascontiguousarray(T))
 
     def _input(self, name: str, value: Any, low: float | None = None) -> np.ndarray:
-        """Broadcast a step input to shape (N,), rejecting NaN/inf and values below ``low``."""
-        if isinstance(value, (float, int)) and not isinstance(value, bool):  # fast path
+        """Broadcast a step input to shape (N,), rejecting NaN/inf and values below ``low``.
+
+        A float64 array of shape (N,) (the usual case) is returned as it is, without a copy: the
+        core only reads its inputs."""
+        if type(value) is np.ndarray and value.shape == self._shape_n and value.dtype == np.float64:
+            arr = value
+        elif isinstance(value, (float, int)) and not isinstance(value, bool):  # scalar
             v = float(value)
             if not math.isfinite(v):
                 raise ValueError(f"{name} must be finite, got {value!r}")
             if low is not None and v < low:
                 raise ValueError(f"{name} must be >= {low}, got {value!r}")
-            return np.full(self.n, v)
-        arr = np.asarray(value, dtype=float)
-        if arr.ndim == 0:
-            arr = np.full(self.n, float(arr))
-        elif arr.shape != (self.n,):
-            raise ValueError(f"{name} must be a scalar or have shape ({self.n},), "
-                             f"got shape {arr.shape}")
-        if not np.isfinite(arr).all():
+            arr = np.empty(self.n)
+            arr.fill(v)
+            return arr
+        else:
+            arr = np.asarray(value, dtype=float)
+            if arr.ndim == 0:
+                arr = np.full(self.n, float(arr))
+            elif arr.shape != (self.n,):
+                raise ValueError(f"{name} must be a scalar or have shape ({self.n},), "
+                                 f"got shape {arr.shape}")
+        if self._small:  # a few floats: plain Python beats numpy's per-call overhead
+            values = arr.tolist()
+            finite = all(map(math.isfinite, values))
+            below = finite and low is not None and min(values) < low
+        else:
+            finite = bool(np.isfinite(arr).all())
+            below = finite and low is not None and bool((arr < low).any())
+        if not finite:
             raise ValueError(f"{name} must be finite, got {value!r}")
-        if low is not None and (arr < low).any():
+        if below:
             raise ValueError(f"{name} must be >= {low}, got {value!r}")
         return arr
 
-    def _propagator(self, dt_s: float) -> np.ndarray:
-        """(N, L, L) exact conduction/loss propagator exp(-M dt) (cached for a few dt)."""
-        P = self._prop_cache.get(dt_s)
-        if P is None:
-            decay = np.exp(-self._eig_val * dt_s)
-            P = np.einsum("nij,nj,nkj->nik", self._eig_vec, decay, self._eig_vec)
+    def _conduction_operator(self, dt_s: float) -> np.ndarray:
+        """Exact conduction/loss operator over ``dt_s`` (cached for the last 8 step lengths).
+
+        Maps the excess over ambient x = T - T_amb (N, L) to y (N, L+1): y[:, :L] = exp(-M dt) x
+        is the excess after the step and y[:, L] = Q_loss_kW, the mean loss power over the step,
+        C_l 1ᵀ(I - exp(-M dt)) x / dt. With M = V Λ Vᵀ, exp(-M dt) = V exp(-Λ dt) Vᵀ and
+        1ᵀ(I - exp(-M dt)) = (1ᵀV)(1 - exp(-Λ dt))Vᵀ, evaluated with expm1 (no cancellation).
+
+        Returns (L, L+1) for ``x @ op`` when the fleet shares one matrix, else (N, L+1, L).
+        """
+        op = self._prop_cache.get(dt_s)
+        if op is None:
+            lam, vec = self._eig_val, self._eig_vec
+            vec_t = vec.transpose(0, 2, 1)
+            prop = (vec * np.exp(-lam * dt_s)[:, None, :]) @ vec_t
+            kW_per_K = self.C_layer_J_per_K[: lam.shape[0]] / (dt_s * 1000.0)
+            loss = (vec.sum(axis=1) * -np.expm1(-lam * dt_s))[:, None, :] @ vec_t
+            op = np.concatenate([prop, loss * kW_per_K[:, None, None]], axis=1)
+            if self._shared_conduction:
+                op = np.ascontiguousarray(op[0].T)
             if len(self._prop_cache) >= 8:
                 self._prop_cache.pop(next(iter(self._prop_cache)))
-            self._prop_cache[dt_s] = P
-        return P
+            self._prop_cache[dt_s] = op
+        return op
 
     # ------------------------------------------------------------------ public API
     @property
@@ -430,7 +532,7 @@ class Tank:
     def energy_kWh(self) -> np.ndarray:
         """Stored energy relative to ``T_ref_C``, kWh, shape (N,)."""
         layer_sum = self._T @ self._ones_L  # gemv: faster than .sum(axis=1) for short rows
-        return self.C_layer_J_per_K * (layer_sum - self.n_layers * self.T_ref_C) / _J_PER_KWH
+        return layer_sum * self._kWh_per_K_layer - self._E_offset_kWh
 
     def step(
         self,
@@ -460,82 +562,54 @@ class Tank:
         dt = float(dt_s)
         if not math.isfinite(dt) or dt <= 0.0:
             raise ValueError(f"dt_s must be a finite number > 0, got {dt_s!r}")
-        q_charge = self._input("Q_charge_kW", Q_charge_kW, low=0.0) * 1000.0  # W
+        q_charge_kw = self._input("Q_charge_kW", Q_charge_kW, low=0.0)
         t_charge = self._input("T_charge_C", T_charge_C)
-        q_draw = self._input("Q_draw_kW", Q_draw_kW, low=0.0) * 1000.0  # W
+        q_draw_kw = self._input("Q_draw_kW", Q_draw_kW, low=0.0)
         t_cold = self._input("T_cold_C", T_cold_C)
         p_heater_kw = np.minimum(self._input("P_heater_kW", P_heater_kW, low=0.0), self.heater_kW)
         t_amb = self.T_ambient_C if T_ambient_C is None else self._input("T_ambient_C",
                                                                          T_ambient_C)
         dt_mix = self.T_tap_min_C - t_cold  # K, tap-side temperature rise at the mixing target
-        if np.any(dt_mix <= 0.0):
+        if np.count_nonzero(dt_mix <= 0.0):
             raise ValueError(f"T_cold_C must be < T_tap_min_C ({self.T_tap_min_C.min()} °C), "
                              f"got {T_cold_C!r}")
 
-        cp = CP_WATER_J_PER_KGK
-        # Flow bounds: charge <= max loop flow; draw <= tap flow at the mixing target.
-        m_charge_max = np.where(q_charge > 0.0, self.max_charge_flow_kg_per_s, 0.0)
-        m_tap = q_draw / (cp * dt_mix)
-        # Per-tank sub-steps (CFL <= 1), so a tank's result does not depend on its fleet.
-        courant = (m_charge_max + m_tap) * dt / self.m_layer_kg
-        n_sub = np.maximum(1, np.ceil(courant - 1e-12)).astype(np.intp)
-        h_unit = dt / n_sub  # s
-        heater_flux = p_heater_kw * (1000.0 / cp)  # kg·K/s
-
+        # 1. flows and heater (skipped entirely when no loop flows and no heater runs)
         T = self._T
-        e_charge = np.zeros(self.n)  # J
-        e_draw = np.zeros(self.n)  # J
-        e_unmet = np.zeros(self.n)  # J
-        m_drawn = np.zeros(self.n)  # kg
-        mT_drawn = np.zeros(self.n)  # kg·°C
-        n_max = int(n_sub.max())
-        if courant.any() or heater_flux.any():
-            for k in range(n_max):
-                if k > 0:  # mix tanks still sub-stepping; finished ones wait for the end
-                    T = np.where((k < n_sub)[:, None], mix_inversions(T), T)
-                h = h_unit if n_max == 1 else np.where(k < n_sub, h_unit, 0.0)
-                flat = T.reshape(-1)
-                # charging loop: m = Q/(cp (T_charge - T_out)), capped; none if T_charge <= T_out
-                lift = t_charge - flat.take(self._fi_charge_out)
-                m_c = np.where(
-                    lift > 0.0,
-                    np.minimum(q_charge / (cp * np.maximum(lift, 1e-9)),
-                               self.max_charge_flow_kg_per_s),
-                    0.0,
-                )
-                # draw through the thermostatic mixing valve (tap flow bounded by m_tap)
-                t_hot = flat.take(self._fi_draw)
-                rise = t_hot - t_cold
-                m_d = np.where(rise > 0.0, q_draw / (cp * np.maximum(rise, dt_mix)), 0.0)
-                e_charge += m_c * lift * cp * h
-                e_draw += m_d * rise * cp * h
-                e_unmet += np.where(t_hot < self.T_tap_min_C, q_draw, 0.0) * h
-                m_drawn += m_d * h
-                mT_drawn += m_d * t_hot * h
+        flows = None
+        charging = np.count_nonzero(q_charge_kw) > 0
+        drawing = np.count_nonzero(q_draw_kw) > 0
+        heating = np.count_nonzero(p_heater_kw) > 0
+        if charging or drawing or heating:
+            T, flows = self._advect(
+                T, dt, q_charge_kw * 1000.0 if charging else None, t_charge,
+                q_draw_kw * 1000.0 if drawing else None, t_cold, dt_mix,
+                p_heater_kw * (1000.0 / CP_WATER_J_PER_KGK) if heating else None,
+            )
 
-                # upwind advection: m_l dT_l/dt = sum over incoming streams m_s (T_s - T_l)
-                flux = m_c[:, None] * self._dir_charge + m_d[:, None] * self._dir_draw  # + down
-                diff = T[:, :-1] - T[:, 1:]  # T above minus T below, per interface
-                dT = np.zeros(T.shape)  # C-contiguous, so d_flat is a view
-                dT[:, 1:] += np.maximum(flux, 0.0) * diff
-                dT[:, :-1] += np.minimum(flux, 0.0) * diff
-                d_flat = dT.reshape(-1)
-                d_flat[self._fi_charge_in] += m_c * (t_charge - flat.take(self._fi_charge_in))
-                d_flat[self._fi_cold_in] += m_d * (t_cold - flat.take(self._fi_cold_in))
-                d_flat[self._fi_heater] += heater_flux
-                T = T + dT * (h / self.m_layer_kg)[:, None]
-
-        # conduction + wall losses, exact over dt for constant ambient
-        e_before = T @ self._ones_L
-        excess = T - t_amb[:, None]
-        T = t_amb[:, None] + np.einsum("nij,nj->ni", self._propagator(dt), excess)
-        q_loss_w = (e_before - T @ self._ones_L) * self.C_layer_J_per_K / dt
-        T = mix_inversions(T)
+        # 2. conduction + wall losses, exact over dt for constant ambient
+        t_amb_col = t_amb[:, None]
+        excess = T - t_amb_col
+        op = self._conduction_operator(dt)
+        y = excess @ op if self._shared_conduction else np.einsum("nij,nj->ni", op, excess)
+        q_loss_kw = y[:, -1].copy()
+        # 3. buoyancy mixing
+        T = mix_inversions(y[:, :-1] + t_amb_col)
         self._T = T
 
+        flat = T.reshape(-1)
+        if flows is None:
+            q_charge_out, q_draw_out, q_unmet = np.zeros(self.n), np.zeros(self.n), np.zeros(self.n)
+            t_draw = flat.take(self._fi_draw)
+        else:
+            e_charge, e_draw, e_unmet, m_drawn, mT_drawn = flows
+            q_charge_out = e_charge / dt / 1000.0
+            q_draw_out = e_draw / dt / 1000.0
+            q_unmet = e_unmet / dt / 1000.0
+            drew = m_drawn > 0.0
+            t_draw = np.where(drew, mT_drawn / np.where(drew, m_drawn, 1.0),
+                              flat.take(self._fi_draw))
         e_stored = self.energy_kWh()
-        t_draw = np.where(m_drawn > 0.0, mT_drawn / np.where(m_drawn > 0.0, m_drawn, 1.0),
-                          T.reshape(-1).take(self._fi_draw))
         return {
             "T_layers_C": T.copy(),
             "T_top_C": T[:, 0].copy(),
@@ -543,11 +617,110 @@ class Tank:
             "T_sensors_C": T @ self._W_sensors,
             "E_stored_kWh": e_stored,
             "soc_frac": e_stored / self._E_full_kWh,
-            "Q_loss_kW": q_loss_w / 1000.0,
-            "Q_charge_kW": e_charge / dt / 1000.0,
-            "Q_draw_kW": e_draw / dt / 1000.0,
-            "Q_unmet_kW": e_unmet / dt / 1000.0,
+            "Q_loss_kW": q_loss_kw,
+            "Q_charge_kW": q_charge_out,
+            "Q_draw_kW": q_draw_out,
+            "Q_unmet_kW": q_unmet,
             "T_draw_C": t_draw,
-            "T_return_C": T.reshape(-1).take(self._fi_charge_out),
+            "T_return_C": flat.take(self._fi_charge_out),
             "P_heater_kW": p_heater_kw,
         }
+
+    def _advect(
+        self,
+        T: np.ndarray,
+        dt: float,
+        q_charge_W: np.ndarray | None,
+        t_charge: np.ndarray,
+        q_draw_W: np.ndarray | None,
+        t_cold: np.ndarray,
+        dt_mix: np.ndarray,
+        heater_flux: np.ndarray | None,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """Stage 1: plug-flow advection of the charging and draw loops plus the heater.
+
+        Explicit upwind in per-tank CFL-limited sub-steps, with buoyancy mixing between them.
+        Inputs are (N,) arrays: charging offer and draw request in W, ``None`` when zero for every
+        tank (that loop is skipped); temperatures in °C; ``dt_mix`` = T_tap_min - T_cold in K;
+        ``heater_flux`` = P_heater / c_p in kg·K/s, ``None`` when no heater runs.
+
+        Returns the new profile (N, L) and the step integrals (N,): heat taken from the
+        charging loop (J), heat delivered to the draw (J), requested draw energy while the draw
+        layer is below ``T_tap_min_C`` (J), drawn mass (kg), drawn mass × temperature (kg·°C).
+        """
+        cp = CP_WATER_J_PER_KGK
+        charging, drawing = q_charge_W is not None, q_draw_W is not None
+        # Flow bounds: charge <= max loop flow; draw <= tap flow at the mixing target.
+        # Per-tank sub-steps (CFL <= 1), so a tank's result does not depend on its fleet. A
+        # fleet-wide scalar bound settles the usual case of a single sub-step cheaply.
+        courant_max = self._charge_courant_per_s * dt if charging else 0.0
+        if drawing:
+            m_tap = q_draw_W / (cp * dt_mix)
+            courant_max += float((m_tap / self.m_layer_kg).max()) * dt
+        n_max = 1
+        if courant_max > 1.0:
+            m_bound = np.zeros(self.n)  # kg/s
+            if charging:
+                m_bound = np.where(q_charge_W > 0.0, self.max_charge_flow_kg_per_s, 0.0)
+            if drawing:
+                m_bound = m_bound + m_tap
+            courant = m_bound * dt / self.m_layer_kg
+            n_sub = np.maximum(1, np.ceil(courant - 1e-12)).astype(np.intp)
+            n_max = int(n_sub.max())
+            h_unit = dt / n_sub  # s
+
+        acc: dict[str, np.ndarray] = {}  # step integrals, summed over the sub-steps
+
+        def accumulate(key: str, term: np.ndarray) -> None:
+            acc[key] = acc[key] + term if key in acc else term
+
+        for k in range(n_max):
+            if n_max == 1:
+                h: float | np.ndarray = dt
+            else:
+                active = k < n_sub
+                if k > 0:  # mix tanks still sub-stepping; finished ones wait for the end
+                    T = np.where(active[:, None], mix_inversions(T), T)
+                h = np.where(active, h_unit, 0.0)
+            flat = T.reshape(-1)
+            dT = np.zeros(T.shape)  # C-contiguous, so d_flat is a view
+            d_flat = dT.reshape(-1)
+            if charging:
+                # m = Q/(cp (T_charge - T_out)), capped; no flow if T_charge <= T_out
+                lift = t_charge - flat.take(self._fi_charge_out)
+                m_c = np.where(
+                    lift > 0.0,
+                    np.minimum(q_charge_W / (cp * np.maximum(lift, 1e-9)),
+                               self.max_charge_flow_kg_per_s),
+                    0.0,
+                )
+                accumulate("e_charge", m_c * lift * (cp * h))
+                flux = m_c[:, None] * self._dir_charge  # (N, L-1) kg/s through interfaces, + down
+            if drawing:
+                # draw through the thermostatic mixing valve (tap flow bounded by m_tap)
+                t_hot = flat.take(self._fi_draw)
+                rise = t_hot - t_cold
+                m_d = np.where(rise > 0.0, q_draw_W / (cp * np.maximum(rise, dt_mix)), 0.0)
+                m_d_h = m_d * h  # kg drawn in this sub-step
+                accumulate("e_draw", m_d_h * rise * cp)
+                accumulate("e_unmet", np.where(t_hot < self.T_tap_min_C, q_draw_W, 0.0) * h)
+                accumulate("m_drawn", m_d_h)
+                accumulate("mT_drawn", m_d_h * t_hot)
+                flux_d = m_d[:, None] * self._dir_draw
+                flux = flux + flux_d if charging else flux_d
+
+            # upwind advection: m_l dT_l/dt = sum over incoming streams m_s (T_s - T_l)
+            if charging or drawing:
+                diff = T[:, :-1] - T[:, 1:]  # T above minus T below, per interface
+                dT[:, 1:] += np.maximum(flux, 0.0) * diff
+                dT[:, :-1] += np.minimum(flux, 0.0) * diff
+            if charging:
+                d_flat[self._fi_charge_in] += m_c * (t_charge - flat.take(self._fi_charge_in))
+            if drawing:
+                d_flat[self._fi_cold_in] += m_d * (t_cold - flat.take(self._fi_cold_in))
+            if heater_flux is not None:
+                d_flat[self._fi_heater] += heater_flux
+            T = T + dT * (h / self.m_layer_kg)[:, None]
+        zeros = np.zeros(self.n)
+        return T, tuple(acc.get(key, zeros) for key in ("e_charge", "e_draw", "e_unmet",
+                                                          "m_drawn", "mT_drawn"))

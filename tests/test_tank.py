@@ -305,3 +305,85 @@ def test_bad_construction_and_step_inputs() -> None:
         tank.step(60.0, T_cold_C=45.0)
     with pytest.raises(ValueError, match="P_heater_kW"):
         tank.step(60.0, P_heater_kW=-2.0)
+
+
+def test_small_fleet_mixing_matches_vectorised_sweeps() -> None:
+    # fleets of <= 8 tanks pool in plain Python (top-block fast path + stack algorithm), larger
+    # fleets with vectorised sweeps: same projection up to round-off
+    rng = np.random.default_rng(5)
+    T = rng.uniform(10.0, 70.0, (300, 8))
+    T[::4] = np.sort(T[::4], axis=1)[:, ::-1]  # stable rows
+    T[1::4] = np.sort(T[1::4], axis=1)[:, ::-1]
+    T[1::4, 0] -= rng.uniform(0.0, 30.0, T[1::4, 0].shape)  # lid-cooled top: one top block
+    T[2::4, 3] = T[2::4, 4]  # ties
+    vectorised = mix_inversions(T)
+    per_tank = np.vstack([mix_inversions(T[i:i + 1]) for i in range(T.shape[0])])
+    np.testing.assert_allclose(per_tank, vectorised, rtol=1e-12)
+    _assert_stable(per_tank)
+    np.testing.assert_allclose(per_tank.sum(axis=1), T.sum(axis=1), rtol=1e-12)
+    stable = T[::4][:1]
+    assert mix_inversions(stable) is stable  # nothing to do: the input itself is returned
+    # top block {40, 50} (mean 45) absorbs 46 -> mean 136/3; 44 stays
+    np.testing.assert_allclose(mix_inversions(np.array([[40.0, 50.0, 46.0, 44.0]])),
+                               [[136 / 3, 136 / 3, 136 / 3, 44.0]], rtol=1e-12)
+    # top block closes at mean 45 >= next layer 45 (no further pooling)
+    np.testing.assert_allclose(mix_inversions(np.array([[40.0, 50.0, 45.0, 44.0]])),
+                               [[45.0, 45.0, 45.0, 44.0]], rtol=1e-12)
+    # round-off corner: the last layer passes the top-block test (v * 3 <= sum) but is one ulp
+    # warmer than the rounded block mean; the result must still be exactly stable
+    edge = np.array([[58.02854915222967, 58.02885505206001, 58.02895656075478,
+                      58.02878692168149]])
+    for T_edge in (edge, np.repeat(edge, 10, axis=0)):
+        _assert_stable(mix_inversions(T_edge))
+
+
+@pytest.mark.parametrize("dt", [1.0, 60.0, 86400.0])
+def test_standby_loss_equals_energy_change(dt: float) -> None:
+    # Q_loss comes from the exact propagator (1ᵀ(I - exp(-M dt)), via expm1); with no flows it
+    # must equal the drop of stored energy, for a shared (N = 1) and a per-tank (mixed) fleet
+    T0 = np.linspace(65.0, 15.0, 8)[None, :]
+    for tank in (Tank(TankParams(), n=1, T0_C=T0),
+                 Tank(TankParams(volume_l=np.array([150.0, 300.0]), kappa_W_per_mK=5.0,
+                                 U_W_per_m2K=np.array([0.7, 1.5])), n=2,
+                      T0_C=np.repeat(T0, 2, axis=0))):
+        e0 = tank.energy_kWh()
+        out = tank.step(dt)
+        drop = e0 - out["E_stored_kWh"]
+        assert np.all(out["Q_loss_kW"] > 0.0)
+        np.testing.assert_allclose(out["Q_loss_kW"] * dt / 3600.0, drop, rtol=1e-9)
+
+
+def test_large_fleet_of_identical_tanks_matches_single_tank() -> None:
+    # 12 tanks (> the small-fleet size): numpy input checks and vectorised mixing; one tank:
+    # plain-Python checks and mixing. Sub-stepped large steps, draws, charging and the heater.
+    params = TankParams(heater_kW=3.0)
+    fleet = Tank(params, n=12, T0_C=45.0)
+    single = Tank(params, n=1, T0_C=45.0)
+    for i in range(40):
+        dt = 900.0 if i % 5 == 4 else 60.0
+        kw = {"Q_charge_kW": 6.0 if i % 8 < 3 else 0.0, "Q_draw_kW": 12.0 if i % 7 == 2 else 0.0,
+              "P_heater_kW": 2.0 if i % 9 == 5 else 0.0}
+        f = fleet.step(dt, **kw)
+        s = single.step(dt, **{k: np.array([v]) for k, v in kw.items()})
+        for key, value in s.items():
+            np.testing.assert_allclose(f[key], np.repeat(value, 12, axis=0), rtol=1e-12,
+                                       atol=1e-12, err_msg=key)
+
+
+def test_step_inputs_not_modified_and_converted() -> None:
+    tank = Tank(TankParams(heater_kW=2.0), n=2, T0_C=50.0)
+    q = np.array([3.0, 0.0])
+    t_cold = np.array([10.0, 12.0])
+    out = tank.step(60.0, Q_charge_kW=q, T_cold_C=t_cold, P_heater_kW=q)
+    assert out["P_heater_kW"] is not q
+    np.testing.assert_array_equal(q, [3.0, 0.0])
+    np.testing.assert_array_equal(t_cold, [10.0, 12.0])
+    # other array types and scalars are converted / broadcast
+    tank.step(60.0, Q_charge_kW=[1, 2], T_charge_C=np.float32(55.0), Q_draw_kW=np.array(1),
+              T_cold_C=np.array([10, 11], dtype=np.int64))
+    # the numpy validation path of fleets larger than the small-fleet size
+    big = Tank(TankParams(), n=10)
+    with pytest.raises(ValueError, match="Q_draw_kW must be >= 0"):
+        big.step(60.0, Q_draw_kW=np.r_[np.zeros(9), -1.0])
+    with pytest.raises(ValueError, match="T_charge_C must be finite"):
+        big.step(60.0, T_charge_C=np.r_[np.full(9, 50.0), np.inf])
