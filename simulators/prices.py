@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from simulators.timeutil import as_utc
+
 LOCAL_TZ: str = "Europe/Copenhagen"
 """Time zone of Danish tariff windows, day-ahead delivery days and the daily price shape."""
 
@@ -54,17 +56,6 @@ on the seed (and the shape parameters), not on the requested range."""
 # --------------------------------------------------------------------------------------------
 # time helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _as_utc_timestamp(value: datetime | pd.Timestamp | str, name: str) -> pd.Timestamp:
-    """A UTC :class:`pandas.Timestamp`; naive input is taken as UTC."""
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}={value!r} is not a date/time: {exc}") from exc
-    if ts is pd.NaT:
-        raise ValueError(f"{name}={value!r} is not a date/time")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _epoch_s(index: pd.DatetimeIndex) -> np.ndarray:
@@ -206,8 +197,8 @@ def synthetic_dk_day_ahead(
         Series ``price_spot_DKK_per_MWh`` with attrs ``currency='DKK'``, ``resolution_s=3600``,
         ``dataset='synthetic'``.
     """
-    t0 = _as_utc_timestamp(start, "start")
-    t1 = _as_utc_timestamp(end, "end")
+    t0 = as_utc(start, "start")
+    t1 = as_utc(end, "end")
     if t1 <= t0:
         raise ValueError(f"end={t1} must be after start={t0}")
     if t0 < pd.Timestamp(_SYNTH_EPOCH):
@@ -758,7 +749,7 @@ class PriceSignal:
         self.tariff = Tariff() if tariff is None else tariff
         self.tax_DKK_per_MWh = tax
         self.tz = tz
-        self.start = _as_utc_timestamp(start, "start")
+        self.start = as_utc(start, "start")
         self._t0 = float(_epoch_s(pd.DatetimeIndex([self.start]))[0])
 
         self._edges = _epoch_s(spot.index)

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy.interpolate import CubicSpline
 
+from simulators.timeutil import as_utc
+
 __all__ = [
     "DK_MONTHLY_NORMALS_C",
     "DK_DIURNAL_RANGE_K",
@@ -159,17 +161,6 @@ def danish_reference_year(seed: int = 0) -> np.ndarray:
     return out
 
 
-def _to_utc(t: datetime | pd.Timestamp, name: str) -> pd.Timestamp:
-    """A timestamp in UTC; naive values are taken as UTC."""
-    try:
-        ts = pd.Timestamp(t)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"weather {name}: cannot use {t!r}; allowed: a datetime") from exc
-    if ts is pd.NaT:
-        raise ValueError(f"weather {name}: NaT; allowed: a datetime")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
 def reference_weather(start: datetime, duration_s: float, seed: int = 0) -> pd.Series:
     """The typical year mapped onto calendar time: hourly, UTC-indexed, °C.
 
@@ -180,7 +171,7 @@ def reference_weather(start: datetime, duration_s: float, seed: int = 0) -> pd.S
     d = float(duration_s)
     if not math.isfinite(d) or d < 0:
         raise ValueError(f"weather duration_s: bad value {duration_s!r}; allowed: finite >= 0")
-    t0 = _to_utc(start, "start")
+    t0 = as_utc(start, "weather start")
     first = (t0 - pd.Timedelta(days=7)).floor("h")
     last = (t0 + pd.Timedelta(seconds=d)).ceil("h") + pd.Timedelta(hours=1)
     index = pd.date_range(first, last, freq="h")
@@ -316,7 +307,7 @@ class Weather:
         if not np.all(np.isfinite(values)):
             bad = index[~np.isfinite(values)][0]
             raise ValueError(f"weather series: non-finite temperature at {bad}")
-        self._start = _to_utc(start, "start")
+        self._start = as_utc(start, "weather start")
         t = (index - self._start).total_seconds().to_numpy(dtype=float)
         if np.any(np.diff(t) <= 0):
             k = int(np.argmax(np.diff(t) <= 0)) + 1
