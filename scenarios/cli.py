@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check scenario files; print every mistake")
     v.add_argument("files", nargs="+")
     v.set_defaults(func=_cmd_validate)
+    from scenarios.fmu_cli import add_fmu_commands
+    add_fmu_commands(sub)
     return p
 
 

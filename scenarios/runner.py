@@ -54,6 +54,7 @@ def run_scenario(
     """Run a scenario; return the run folder.  Raises ScenarioError or RunFailed."""
     path = resolve_scenario_path(str(scenario))
     sc, _raw = schema.load_scenario(path)
+    sc = schema.absolutize_paths(sc, path.resolve().parent)
     updates: dict[str, Any] = {}
     if seed is not None:
         updates["seed"] = seed
@@ -101,6 +102,8 @@ def run_scenario(
     finally:
         for rec in list(parquet_mod.ACTIVE):
             rec.close()
+        if assembled is not None:
+            assembled.site.close()
         if assembled is not None and error is not None:
             _cancel_pending(assembled.world)
     meta["wall_time_s"] = round(time.perf_counter() - t0, 3)

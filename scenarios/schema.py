@@ -95,10 +95,26 @@ class BuildingConfig(_Model):
     H_air_structure_W_per_m2K: float | None = Field(None, gt=0)
 
 
+HEATPUMP_INPUT_ATTRS: tuple[str, ...] = (
+    "Q_req_kW", "dhw_mode", "sg_ready_state", "T_out_C", "T_out_24h_C", "T_out_168h_C",
+)  # fmt: skip
+"""Testbed attributes a heat-pump simulator may take as inputs."""
+VENDOR_FMU_REQUIRED_OUTPUTS: tuple[str, ...] = ("P_el_kW", "Q_sh_kW", "Q_dhw_kW", "T_supply_C")
+"""Outputs the residential site needs from any heat-pump model."""
+
+
 class HeatPumpConfig(_Model):
     """The heat pump: iPower COP model, sizing at −12 °C, 80/20 compressor/backup split."""
 
-    model: Literal["native"] = "native"
+    model: Literal["native", "fmu"] = "native"
+    fmu: str = "bundled"
+    fmu_dynamics: bool = True
+    fmu_step: PositiveDuration | None = None
+    fmu_inputs: dict[str, str] | None = None
+    fmu_outputs: dict[str, str] | None = None
+    fmu_parameters: dict[str, float | int | bool] | None = None
+    fmu_scale: dict[str, float] | None = None
+    fmu_offset: dict[str, float] | None = None
     source: Literal["ground", "air"] = "ground"
     emitter: Literal["auto", "radiator", "floor"] = "auto"
     Q_rated_kW: float | Literal["auto"] = "auto"
@@ -116,6 +132,25 @@ class HeatPumpConfig(_Model):
         if isinstance(v, float | int) and v <= 0:
             raise ValueError("expected a positive power in kW or 'auto'")
         return v
+
+    @model_validator(mode="after")
+    def _fmu_mapping(self) -> HeatPumpConfig:
+        vendor = self.model == "fmu" and self.fmu != "bundled"
+        if vendor:
+            missing = [a for a in VENDOR_FMU_REQUIRED_OUTPUTS if a not in (self.fmu_outputs or {})]
+            if missing:
+                raise ValueError(
+                    f"a vendor FMU (fmu = {self.fmu!r}) needs fmu_outputs for "
+                    f"{', '.join(missing)}; see docs/fmu.md")
+            unknown = sorted(set(self.fmu_inputs or {}) - set(HEATPUMP_INPUT_ATTRS))
+            if unknown:
+                raise ValueError(f"fmu_inputs {', '.join(unknown)} — allowed attributes: "
+                                 f"{', '.join(HEATPUMP_INPUT_ATTRS)}")
+        elif any(x is not None for x in (self.fmu_inputs, self.fmu_outputs, self.fmu_parameters,
+                                          self.fmu_scale, self.fmu_offset)):
+            raise ValueError("fmu_inputs/fmu_outputs/fmu_parameters/fmu_scale/fmu_offset are for "
+                             "model = 'fmu' with a vendor fmu = '<path.fmu>'")
+        return self
 
 
 class TankConfig(_Model):
@@ -385,6 +420,25 @@ def load_scenario(path: str | Path) -> tuple[Scenario, dict[str, Any]]:
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError([f"{path}: not valid TOML — {exc}"]) from None
     return validate_data(data, str(path)), data
+
+
+def absolutize_paths(sc: Scenario, base: Path) -> Scenario:
+    """Make the scenario's file paths (CSV inputs, vendor FMU) absolute, relative to ``base`` (the
+    scenario file's folder), so the resolved scenario in a run folder runs from anywhere."""
+
+    def fix(p: str | None) -> str | None:
+        if p is None or Path(p).is_absolute():
+            return p
+        return str((base / p).resolve())
+
+    w = sc.weather.model_copy(update={"path": fix(sc.weather.path)})
+    tariff = sc.prices.tariff.model_copy(update={"path": fix(sc.prices.tariff.path)})
+    pr = sc.prices.model_copy(update={"path": fix(sc.prices.path), "tariff": tariff})
+    hp = sc.site.heatpump
+    if hp.model == "fmu" and hp.fmu != "bundled":
+        hp = hp.model_copy(update={"fmu": fix(hp.fmu)})
+    site = sc.site.model_copy(update={"heatpump": hp})
+    return sc.model_copy(update={"weather": w, "prices": pr, "site": site})
 
 
 def scenario_hash(data: dict[str, Any]) -> str:

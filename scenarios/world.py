@@ -50,6 +50,7 @@ HEATPUMP_OUT = ["P_el_kW", "P_el_compressor_kW", "P_backup_kW", "Q_th_kW", "Q_sh
 TANK_OUT = ["T_layers_C", "T_top_C", "T_bottom_C", "E_stored_kWh", "soc_frac", "Q_charge_kW",
             "Q_draw_kW", "Q_loss_kW", "Q_unmet_kW", "T_draw_C"]  # fmt: skip
 CONTROLLER_OUT = ["Q_req_kW", "dhw_mode", "sg_ready_state", "T_set_C"]
+HEATPUMP_IN = ["Q_req_kW", "dhw_mode", "sg_ready_state", *WEATHER_OUT]
 
 
 @dataclass
@@ -63,7 +64,15 @@ class Site:
     heatpump: Any
     tank: Any
     controller: Any
-    info: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Release what the cores hold (FMU instances)."""
+        for core in (self.weather, self.prices, self.demand, self.building, self.heatpump,
+                     self.tank, self.controller):
+            terminate = getattr(core, "terminate", None)
+            if callable(terminate):
+                terminate()
 
 
 class _Source:
@@ -149,7 +158,10 @@ def build_site(sc: Scenario, seed: int | None = None) -> Site:
         modulation_min_frac=hp.modulation_min_frac, min_on_s=hp.min_on, min_off_s=hp.min_off,
         cop_correction=hp.cop_correction, year=b.year, T_dhw_supply_C=hp.T_dhw_supply_C,
     )
-    heatpump = heatpump_mod.HeatPump(hparams, n=n)
+    if hp.model == "native":
+        heatpump: Any = heatpump_mod.HeatPump(hparams, n=n)
+    else:
+        heatpump = _heatpump_fmu(sc, hparams, n)
 
     # Tank
     t = site.tank
@@ -177,9 +189,49 @@ def build_site(sc: Scenario, seed: int | None = None) -> Site:
             expensive_quantile=c.expensive_quantile, horizon_h=int(round(c.horizon / 3600)),
             dhw_T_boost_C=c.dhw_T_boost_C,
         )
-    info = {"Q_rated_kW": q_rated, "Q_compressor_kW": q_comp, "H_W_per_K": H_W_per_K,
-            "area_m2": float(np.asarray(bparams.area_m2).ravel()[0])}
+    info: dict[str, Any] = {
+        "Q_rated_kW": q_rated, "Q_compressor_kW": q_comp, "H_W_per_K": H_W_per_K,
+        "area_m2": float(np.asarray(bparams.area_m2).ravel()[0]), "heatpump_model": hp.model}
+    if hp.model == "fmu":
+        info["heatpump_fmu"] = str(getattr(heatpump, "path", hp.fmu))
     return Site(weather, prices, demand, building, heatpump, tank, controller, info)
+
+
+def _heatpump_fmu(sc: Scenario, hparams: Any, n: int) -> Any:
+    """The heat pump as an FMU: the bundled one (built on first use) or a vendor's, mapped by the
+    scenario (see docs/fmu.md)."""
+    from simulators.fmu import FmuMapping, FmuUnits
+
+    hp = sc.site.heatpump
+    if hp.fmu == "bundled":
+        from simulators.heatpump_fmu import (
+            NATIVE_TO_FMU,
+            heatpump_fmu_parameters,
+            heatpump_fmu_path,
+        )
+
+        path = heatpump_fmu_path()
+        mapping = FmuMapping(
+            inputs={a: NATIVE_TO_FMU[a][0] for a in HEATPUMP_IN},
+            outputs={a: NATIVE_TO_FMU[a][0] for a in HEATPUMP_OUT},
+            parameters=heatpump_fmu_parameters(hparams, dynamics=hp.fmu_dynamics),
+        )
+    else:
+        path = hp.fmu
+        mapping = FmuMapping(inputs=dict(hp.fmu_inputs or {}), outputs=dict(hp.fmu_outputs or {}),
+                             parameters=dict(hp.fmu_parameters or {}),
+                             scale=dict(hp.fmu_scale or {}), offset=dict(hp.fmu_offset or {}))
+    return FmuUnits(path, n=n, mapping=mapping, step_s=hp.fmu_step or sc.step,
+                    instance_name="heatpump")
+
+
+def heatpump_attrs(core: Any) -> tuple[list[str], list[str]]:
+    """(inputs, outputs) a heat-pump core offers: all of them for the native model, the mapped
+    ones for an FMU."""
+    mapping = getattr(core, "mapping", None)
+    if mapping is None:
+        return list(HEATPUMP_IN), list(HEATPUMP_OUT)
+    return list(mapping.inputs), list(mapping.outputs)
 
 
 def _tariff(sc: Scenario) -> Any:
@@ -248,18 +300,20 @@ def assemble(
     tank = start("Tank", "Tank", StartOfStep(site.tank, tuple(t_init), t_init),
                  ["Q_charge_kW", "T_charge_C", "Q_draw_kW"], TANK_OUT, step)
     # ``starts`` is a counter state: report the count at the start of the step (0 at t = 0)
-    hp_core = StartOfStep(_HeatPumpInputs(site.heatpump), ("starts",), {"starts": np.zeros(1)})
-    heatpump = start("HeatPump", "HeatPump", hp_core,
-                     ["Q_req_kW", "dhw_mode", "sg_ready_state", *WEATHER_OUT], HEATPUMP_OUT, step)
+    hp_in, hp_out = heatpump_attrs(site.heatpump)
+    hp_core: Any = _HeatPumpInputs(site.heatpump)
+    if "starts" in hp_out:
+        hp_core = StartOfStep(hp_core, ("starts",), {"starts": np.zeros(1)})
+    heatpump = start("HeatPump", "HeatPump", hp_core, hp_in, hp_out, step)
     controller = start("Controller", "Controller", site.controller,
                        ["T_room_C", "T_out_C", "T_layers_C", "price_forecast"], CONTROLLER_OUT,
                        step)
 
     world.connect(weather, building, "T_out_C")
-    world.connect(weather, heatpump, *WEATHER_OUT)
+    world.connect(weather, heatpump, *[a for a in WEATHER_OUT if a in hp_in])
     world.connect(weather, controller, "T_out_C")
     world.connect(market, controller, "price_forecast")
-    world.connect(controller, heatpump, "Q_req_kW", "dhw_mode", "sg_ready_state")
+    world.connect(controller, heatpump, *[a for a in CONTROLLER_OUT if a in hp_in])
     world.connect(heatpump, building, ("Q_sh_kW", "Q_heat_kW"))
     world.connect(heatpump, tank, ("Q_dhw_kW", "Q_charge_kW"), ("T_supply_C", "T_charge_C"))
     world.connect(demand, tank, ("Q_dhw_demand_kW", "Q_draw_kW"))
@@ -287,7 +341,7 @@ def assemble(
     world.connect(market, recorder, *MARKET_OUT)
     world.connect(demand, recorder, "Q_dhw_demand_kW")
     world.connect(building, recorder, *BUILDING_OUT)
-    world.connect(heatpump, recorder, *HEATPUMP_OUT)
+    world.connect(heatpump, recorder, *hp_out)
     world.connect(tank, recorder, *TANK_OUT)
     world.connect(controller, recorder, *CONTROLLER_OUT)
     return Assembled(world, until, site, ts_dir)

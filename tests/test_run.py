@@ -184,3 +184,29 @@ def test_energidataservice_15min_prices_drive_a_run(tmp_path: Path) -> None:
     tariff = market.set_index("time")["tariff_DKK_per_MWh"]
     assert tariff.loc["2026-01-12T17:00Z"] > tariff.loc["2026-01-12T02:00Z"]
     assert _kpis(out)["cost_DKK"] > 0
+
+
+def test_vendor_fmu_mapping_drives_the_site(tmp_path: Path) -> None:
+    """Any FMU plugs in through the scenario's variable mapping (here the bundled FMU file used as
+    if a vendor had shipped it, with SI units converted from the attribute suffixes)."""
+    from simulators.heatpump_fmu import heatpump_fmu_path
+
+    fmu = heatpump_fmu_path(out_dir=tmp_path / "cache")
+    sc = tmp_path / "vendor.toml"
+    sc.write_text(
+        'name = "vendor"\nstart = "2026-01-12T00:00:00Z"\nduration = "6h"\n'
+        f'[site.heatpump]\nmodel = "fmu"\nfmu = "{fmu}"\n'
+        '[site.heatpump.fmu_inputs]\nQ_req_kW = "Q_req"\nT_out_C = "T_out"\n'
+        'T_out_24h_C = "T_out_24h"\nT_out_168h_C = "T_out_168h"\ndhw_mode = "dhw_mode"\n'
+        '[site.heatpump.fmu_outputs]\nP_el_kW = "P_el"\nQ_sh_kW = "Q_sh"\nQ_dhw_kW = "Q_dhw"\n'
+        'T_supply_C = "T_supply"\n[site.heatpump.fmu_parameters]\nQ_rated = 6500.0\n'
+        '[controller]\ntype = "thermostat"\n', encoding="utf-8")
+    out = run_scenario(sc, tmp_path / "run", progress=False, report=False)
+    f = read_timeseries(out / "timeseries")
+    hp = f["heatpump"]
+    assert set(hp.columns) == {"time", "entity", "run_id", "scenario", "source", "P_el_kW",
+                               "Q_sh_kW", "Q_dhw_kW", "T_supply_C"}
+    assert 25.0 < hp["T_supply_C"].mean() < 60.0  # K -> °C converted
+    assert 0.5 < hp["P_el_kW"].mean() < 5.0  # W -> kW converted
+    assert f["building"]["Q_heat_kW"].sum() == pytest.approx(hp["Q_sh_kW"].sum(), rel=1e-12)
+    assert _kpis(out)["thermal_discomfort_Kh"] < 0.5

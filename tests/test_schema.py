@@ -118,3 +118,26 @@ def test_cli_validate_exit_codes(tmp_path: Path) -> None:
     res = subprocess.run([*cmd, str(bad)], capture_output=True, text=True)
     assert res.returncode == 2
     assert "site.building.category = 'RAD_4_C60' — expected one of RAD_1_C60" in res.stderr
+
+
+def test_fmu_keys(tmp_path: Path) -> None:
+    msgs = _errors(tmp_path, BASE + '[site.heatpump]\nmodel = "fmu"\nfmu = "vendor.fmu"\n'
+                   '[site.heatpump.fmu_outputs]\nP_el_kW = "PEle"\n')
+    assert msgs[0].endswith("needs fmu_outputs for Q_sh_kW, Q_dhw_kW, T_supply_C; "
+                            "see docs/fmu.md")
+    msgs = _errors(tmp_path, BASE + '[site.heatpump.fmu_inputs]\nQ_req_kW = "q"\n')
+    assert "are for model = 'fmu' with a vendor fmu" in msgs[0]
+    msgs = _errors(tmp_path, BASE + '[site.heatpump]\nmodel = "fmu"\nfmu = "v.fmu"\n'
+                   '[site.heatpump.fmu_inputs]\npower = "q"\n'
+                   '[site.heatpump.fmu_outputs]\nP_el_kW = "a"\nQ_sh_kW = "b"\n'
+                   'Q_dhw_kW = "c"\nT_supply_C = "d"\n')
+    assert "fmu_inputs power — allowed attributes: Q_req_kW" in msgs[0]
+
+
+def test_relative_paths_become_absolute(tmp_path: Path) -> None:
+    f = tmp_path / "x.toml"
+    f.write_text(BASE + '[weather]\nsource = "csv"\npath = "data/w.csv"\n', encoding="utf-8")
+    sc, _ = schema.load_scenario(f)
+    fixed = schema.absolutize_paths(sc, tmp_path)
+    assert fixed.weather.path == str(tmp_path / "data" / "w.csv")
+    assert schema.absolutize_paths(fixed, Path("/elsewhere")).weather.path == fixed.weather.path

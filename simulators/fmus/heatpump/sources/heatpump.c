@@ -1,0 +1,858 @@
+/* heatflex bundled heat-pump FMU — FMI 2.0 co-simulation.
+ *
+ * The numeric twin of simulators/heatpump.py (HeatPump.step, one unit): iPower COP interpolation
+ * between a 35 degC and a 55 degC line, heating curve per emitter, inverter compressor with
+ * minimum modulation, electric backup above compressor capacity, minimum on/off times, SG-Ready
+ * states 1..4, air-source capacity derating. On top, three dynamics a co-simulation model should
+ * have (each off when its parameter is 0; then one doStep reproduces one native step exactly):
+ *
+ *   - tau_condenser: first-order lag between the heat produced (compressor + backup) and the
+ *     heat delivered to the water circuit, dQ_th/dt = (Q_prod - Q_th)/tau (thermal mass of the
+ *     condenser, the internal water volume and the flow pipe);
+ *   - startup_ramp_time: after a start the compressor output (and so its power) is limited to
+ *     capacity * t_on / startup_ramp_time (inverter soft start / speed ramp);
+ *   - defrost (air source only): time-averaged reverse-cycle defrost loss f(T_out), a trapezoid
+ *     0 at <= T_defrost_lo, rising to defrost_loss_max at T_defrost_peak_lo, flat to
+ *     T_defrost_peak_hi, back to 0 at T_defrost_hi; capacity and COP are multiplied by (1 - f).
+ *
+ * Inside a doStep the on/off decision is taken once at its start (as in the native model); the
+ * ramp and the lag are integrated exactly (piecewise-linear production, analytic lag response),
+ * so there is no internal sub-step and results do not depend on a solver tolerance.
+ * docs/models/heatpump-fmu.md describes equations, parameters and sources.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fmi2Functions.h"
+#include "heatpump.h"
+
+#define T0_K 273.15           /* 0 degC in K */
+#define T_SUP_LO_C 35.0       /* COP lines' supply temperatures, degC */
+#define T_SUP_HI_C 55.0
+#define T_SUP_MIN_C 30.0      /* lowest supply temperature of the model, degC */
+#define T_SRC_MIN_C (-20.0)   /* source-temperature validity range, degC */
+#define T_SRC_MAX_C 20.0
+#define T_GROUND_FLOOR_C 0.0  /* ground temperature = max(T_out_168h, 0 degC) */
+#define T_DESIGN_C (-12.0)    /* design outdoor temperature, degC */
+#define STATE_MAGIC 0x48504d31u /* "HPM1": serialized FMU state tag */
+
+typedef enum { ST_INSTANTIATED, ST_INIT, ST_STEP, ST_TERMINATED, ST_ERROR } Phase;
+
+/* Everything that defines the simulation state (copied by fmi2GetFMUstate). */
+typedef struct {
+    double r[N_REAL];
+    int i[N_INTEGER];
+    int b[N_BOOLEAN];
+    /* derived at fmi2ExitInitializationMode */
+    double q_comp_design, q_bu_max, inv_bu_eff, a35, b35, a55, b55, c0, c1, sup_hi;
+    /* dynamic state */
+    int on;              /* compressor on during the last step */
+    double t_state;      /* time in the current on/off state at the end of the last step, s */
+    int starts;
+    double q_out;        /* delivered heat at the end of the last step (lag state), W */
+    double time;         /* last communication point, s */
+    Phase phase;
+} Model;
+
+typedef struct {
+    Model m;
+    char *name;
+    const fmi2CallbackFunctions *cb;
+    int logging_on;
+    int log_events;      /* category "logEvents" enabled */
+} Instance;
+
+/* ------------------------------------------------------------------------------------------ */
+/* logging                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+static const char *status_category(fmi2Status s) {
+    switch (s) {
+    case fmi2Warning: return "logStatusWarning";
+    case fmi2Discard: return "logStatusDiscard";
+    case fmi2Error: return "logStatusError";
+    case fmi2Fatal: return "logStatusFatal";
+    default: return "logEvents";
+    }
+}
+
+/* Errors and warnings are always reported; fmi2OK messages only with debug logging on.
+ * The message is formatted here and handed over without '%' so a logger that does not expand
+ * varargs (e.g. fmpy's ctypes callback) still shows it correctly. */
+static void log_msg(Instance *c, fmi2Status status, const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    if (!c || !c->cb || !c->cb->logger) return;
+    if (status == fmi2OK && !(c->logging_on && c->log_events)) return;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    for (char *p = buf; *p; ++p)
+        if (*p == '%') *p = ' ';
+    c->cb->logger(c->cb->componentEnvironment, c->name, status, status_category(status), buf);
+}
+
+static fmi2Status fail(Instance *c, const char *func, const char *what) {
+    log_msg(c, fmi2Error, "%s: %s", func, what);
+    return fmi2Error;
+}
+
+#define CHECK_PHASE(c, func, cond)                                                     \
+    do {                                                                               \
+        if (!(c)) return fmi2Error;                                                    \
+        if (!(cond)) {                                                                 \
+            log_msg((c), fmi2Error, "%s: not allowed in the current state", (func));  \
+            return fmi2Error;                                                          \
+        }                                                                              \
+    } while (0)
+
+/* ------------------------------------------------------------------------------------------ */
+/* variables                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+typedef enum { K_NONE, K_PARAM, K_INPUT, K_OUTPUT } Kind;
+
+static Kind real_kind(fmi2ValueReference vr) {
+    if (vr <= VR_T_DEFROST_HI) return K_PARAM;
+    if (vr >= VR_Q_REQ && vr <= VR_T_OUT_168H) return K_INPUT;
+    if (vr >= VR_P_EL && vr < N_REAL) return K_OUTPUT;
+    return K_NONE;
+}
+
+static Kind int_kind(fmi2ValueReference vr) {
+    switch (vr) {
+    case VR_SOURCE: case VR_EMITTER: return K_PARAM;
+    case VR_SG_READY_STATE: return K_INPUT;
+    case VR_STARTS: return K_OUTPUT;
+    default: return K_NONE;
+    }
+}
+
+static Kind bool_kind(fmi2ValueReference vr) {
+    switch (vr) {
+    case VR_DHW_MODE: return K_INPUT;
+    case VR_ON: return K_OUTPUT;
+    default: return K_NONE;
+    }
+}
+
+/* Start values (= modelDescription.xml). COP lines: the "Queen 9" ground-source fit of
+ * simulators/heatpump.py (cop_lines("ground")); the Python side passes the fitted lines. */
+static void set_defaults(Model *m) {
+    memset(m, 0, sizeof *m);
+    m->r[VR_Q_RATED] = 7000.0;
+    m->r[VR_COMPRESSOR_SHARE] = 0.8;
+    m->r[VR_BACKUP_EFFICIENCY] = 0.99;
+    m->r[VR_MODULATION_MIN] = 0.3;
+    m->r[VR_MIN_ON_TIME] = 600.0;
+    m->r[VR_MIN_OFF_TIME] = 600.0;
+    m->r[VR_COP_CORRECTION] = 0.95;
+    m->r[VR_COP_YEAR_FACTOR] = 1.0;
+    m->r[VR_A35] = 3.7999999999999976;
+    m->r[VR_B35] = 0.10000000000000019;
+    m->r[VR_A55] = 2.5100000000000007;
+    m->r[VR_B55] = 0.052;
+    m->r[VR_T_DHW_SUPPLY] = T0_K + 55.0;
+    m->r[VR_AIR_CAP_SLOPE] = 0.02;
+    m->r[VR_AIR_CAP_MAX] = 1.3;
+    m->r[VR_TAU_CONDENSER] = 60.0;
+    m->r[VR_STARTUP_RAMP_TIME] = 180.0;
+    m->r[VR_DEFROST_LOSS_MAX] = 0.10;
+    m->r[VR_T_DEFROST_LO] = T0_K - 15.0;
+    m->r[VR_T_DEFROST_PEAK_LO] = T0_K + 0.0;
+    m->r[VR_T_DEFROST_PEAK_HI] = T0_K + 3.0;
+    m->r[VR_T_DEFROST_HI] = T0_K + 5.0;
+    m->r[VR_Q_REQ] = 0.0;
+    m->r[VR_T_OUT] = T0_K;
+    m->r[VR_T_OUT_24H] = T0_K;
+    m->r[VR_T_OUT_168H] = T0_K;
+    m->i[VR_SOURCE - INT_BASE] = 0;
+    m->i[VR_EMITTER - INT_BASE] = 0;
+    m->i[VR_SG_READY_STATE - INT_BASE] = 2;
+    m->b[VR_DHW_MODE - BOOL_BASE] = 0;
+    m->on = 0;
+    m->t_state = INFINITY; /* initially off and free to start */
+    m->phase = ST_INSTANTIATED;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* physics                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+static double clip(double x, double lo, double hi) {
+    x = x < lo ? lo : x; /* = min(max(x, lo), hi), as numpy in the native model */
+    return x > hi ? hi : x;
+}
+
+static int is_air(const Model *m) { return m->i[VR_SOURCE - INT_BASE] == 1; }
+
+/* COP of the iPower interpolation for T_src, T_sup already in range, degC (native order). */
+static double cop_in_range(const Model *m, double ts, double tp) {
+    double cop55 = m->a55 + m->b55 * ts;
+    double per_K = (m->a35 + m->b35 * ts - cop55) / (T_SUP_HI_C - T_SUP_LO_C);
+    return cop55 + per_K * (T_SUP_HI_C - tp);
+}
+
+static double supply_curve_C(const Model *m, double t24_C) {
+    return clip(m->c0 + m->c1 * t24_C, T_SUP_MIN_C, m->sup_hi);
+}
+
+/* Time-averaged defrost loss fraction at outdoor temperature t_C (air source only). */
+static double defrost_loss(const Model *m, double t_C) {
+    double fmax = m->r[VR_DEFROST_LOSS_MAX];
+    double lo = m->r[VR_T_DEFROST_LO] - T0_K, plo = m->r[VR_T_DEFROST_PEAK_LO] - T0_K;
+    double phi = m->r[VR_T_DEFROST_PEAK_HI] - T0_K, hi = m->r[VR_T_DEFROST_HI] - T0_K;
+    if (!is_air(m) || fmax <= 0.0 || t_C <= lo || t_C >= hi) return 0.0;
+    if (t_C < plo) return fmax * (t_C - lo) / (plo - lo);
+    if (t_C <= phi) return fmax;
+    return fmax * (hi - t_C) / (hi - phi);
+}
+
+/* Integral over [0, h] of the first-order lag response y to the input u0 + s*t, starting at
+ * *y; advances *y to y(h). Exact: y(t) = u0 + s*t - s*tau + (y0 - u0 + s*tau)*exp(-t/tau). */
+static double lag_segment(double *y, double u0, double s, double h, double tau) {
+    double x, a, integral;
+    if (h <= 0.0) return 0.0;
+    if (tau <= 0.0) {
+        *y = u0 + s * h;
+        return (u0 + 0.5 * s * h) * h;
+    }
+    x = h / tau;
+    a = *y - u0 + s * tau;
+    integral = (u0 - s * tau) * h + 0.5 * s * h * h + a * tau * (-expm1(-x));
+    *y = u0 + s * h - s * tau + a * exp(-x);
+    return integral;
+}
+
+static const char *check_parameters(Model *m, char *buf, size_t n) {
+    struct { int vr; double lo, hi; int lo_open; const char *name; } rng[] = {
+        {VR_Q_RATED, 0.0, INFINITY, 1, "Q_rated"},
+        {VR_COMPRESSOR_SHARE, 0.0, 1.0, 1, "compressor_share"},
+        {VR_BACKUP_EFFICIENCY, 0.0, 1.0, 1, "backup_efficiency"},
+        {VR_MODULATION_MIN, 0.0, 1.0, 1, "modulation_min"},
+        {VR_MIN_ON_TIME, 0.0, INFINITY, 0, "min_on_time"},
+        {VR_MIN_OFF_TIME, 0.0, INFINITY, 0, "min_off_time"},
+        {VR_COP_CORRECTION, 0.0, 2.0, 1, "cop_correction"},
+        {VR_COP_YEAR_FACTOR, 0.0, 2.0, 1, "cop_year_factor"},
+        {VR_A35, -INFINITY, INFINITY, 0, "a35"},
+        {VR_B35, -INFINITY, INFINITY, 0, "b35"},
+        {VR_A55, -INFINITY, INFINITY, 0, "a55"},
+        {VR_B55, -INFINITY, INFINITY, 0, "b55"},
+        {VR_T_DHW_SUPPLY, T0_K + T_SUP_MIN_C, T0_K + T_SUP_HI_C, 0, "T_dhw_supply"},
+        {VR_AIR_CAP_SLOPE, 0.0, 0.2, 0, "air_capacity_slope"},
+        {VR_AIR_CAP_MAX, 1.0, 3.0, 0, "air_capacity_max"},
+        {VR_TAU_CONDENSER, 0.0, 3600.0, 0, "tau_condenser"},
+        {VR_STARTUP_RAMP_TIME, 0.0, 3600.0, 0, "startup_ramp_time"},
+        {VR_DEFROST_LOSS_MAX, 0.0, 0.5, 0, "defrost_loss_max"},
+        {VR_T_DEFROST_LO, T0_K - 40.0, T0_K + 20.0, 0, "T_defrost_lo"},
+        {VR_T_DEFROST_PEAK_LO, T0_K - 40.0, T0_K + 20.0, 0, "T_defrost_peak_lo"},
+        {VR_T_DEFROST_PEAK_HI, T0_K - 40.0, T0_K + 20.0, 0, "T_defrost_peak_hi"},
+        {VR_T_DEFROST_HI, T0_K - 40.0, T0_K + 20.0, 0, "T_defrost_hi"},
+    };
+    size_t k;
+    int src = m->i[VR_SOURCE - INT_BASE], emi = m->i[VR_EMITTER - INT_BASE];
+    for (k = 0; k < sizeof rng / sizeof rng[0]; ++k) {
+        double v = m->r[rng[k].vr];
+        int ok = isfinite(v) && (rng[k].lo_open ? v > rng[k].lo : v >= rng[k].lo) && v <= rng[k].hi;
+        if (!ok) {
+            snprintf(buf, n, "parameter %s = %g is out of range; allowed %s%g, %g]", rng[k].name,
+                     v, rng[k].lo_open ? "(" : "[", rng[k].lo, rng[k].hi);
+            return buf;
+        }
+    }
+    if (src != 0 && src != 1) {
+        snprintf(buf, n, "parameter source = %d is not allowed; use 0 (ground) or 1 (air)", src);
+        return buf;
+    }
+    if (emi != 0 && emi != 1) {
+        snprintf(buf, n, "parameter emitter = %d is not allowed; use 0 (radiator) or 1 (floor)",
+                 emi);
+        return buf;
+    }
+    if (!(m->r[VR_T_DEFROST_LO] <= m->r[VR_T_DEFROST_PEAK_LO] &&
+          m->r[VR_T_DEFROST_PEAK_LO] <= m->r[VR_T_DEFROST_PEAK_HI] &&
+          m->r[VR_T_DEFROST_PEAK_HI] <= m->r[VR_T_DEFROST_HI])) {
+        snprintf(buf, n, "parameters T_defrost_lo <= T_defrost_peak_lo <= T_defrost_peak_hi <= "
+                         "T_defrost_hi must hold");
+        return buf;
+    }
+    {   /* the COP is bilinear in (T_src, T_sup): positive at the corners -> positive inside */
+        double f = m->r[VR_COP_CORRECTION] * m->r[VR_COP_YEAR_FACTOR];
+        double ts[2] = {T_SRC_MIN_C, T_SRC_MAX_C}, tp[2] = {T_SUP_MIN_C, T_SUP_HI_C};
+        int a, b;
+        for (a = 0; a < 2; ++a)
+            for (b = 0; b < 2; ++b) {
+                double cop55 = m->r[VR_A55] + m->r[VR_B55] * ts[a];
+                double cop35 = m->r[VR_A35] + m->r[VR_B35] * ts[a];
+                double cop = f * (cop55 + (cop35 - cop55) * (T_SUP_HI_C - tp[b]) / 20.0);
+                if (!(cop > 0.5)) {
+                    snprintf(buf, n, "parameters a35, b35, a55, b55 give COP = %g at T_src = %g "
+                             "degC, T_sup = %g degC; the COP must exceed 0.5 on "
+                             "[-20, 20] x [30, 55] degC", cop, ts[a], tp[b]);
+                    return buf;
+                }
+            }
+    }
+    return NULL;
+}
+
+/* Derived constants, as in HeatPump.__init__ (same arithmetic order). */
+static void derive(Model *m) {
+    double factor = m->r[VR_COP_CORRECTION] * m->r[VR_COP_YEAR_FACTOR];
+    double cold, warm, slope;
+    double share = m->r[VR_COMPRESSOR_SHARE];
+    m->q_comp_design = m->r[VR_Q_RATED] * share;
+    m->q_bu_max = m->r[VR_Q_RATED] * (1.0 - share);
+    m->inv_bu_eff = 1.0 / m->r[VR_BACKUP_EFFICIENCY];
+    m->a35 = factor * m->r[VR_A35];
+    m->b35 = factor * m->r[VR_B35];
+    m->a55 = factor * m->r[VR_A55];
+    m->b55 = factor * m->r[VR_B55];
+    /* heating curve through (-20 degC, cold) and (+20 degC, warm): radiator 55 -> 30 degC,
+     * floor 42.5 -> 30 degC (iPower endpoints, linear shape) */
+    cold = m->i[VR_EMITTER - INT_BASE] == 1 ? 42.5 : 55.0;
+    warm = 30.0;
+    slope = (warm - cold) / (20.0 - (-20.0));
+    m->c0 = cold - slope * (-20.0);
+    m->c1 = slope;
+    m->sup_hi = cold;
+}
+
+static double supply_now_C(const Model *m) {
+    return m->b[VR_DHW_MODE - BOOL_BASE] ? m->r[VR_T_DHW_SUPPLY] - T0_K
+                                         : supply_curve_C(m, m->r[VR_T_OUT_24H] - T0_K);
+}
+
+/* One communication step of length dt (s); the step logic of HeatPump.step plus dynamics. */
+static fmi2Status model_step(Instance *c, double dt) {
+    Model *m = &c->m;
+    double *r = m->r;
+    double q_req = r[VR_Q_REQ];
+    double t_out = r[VR_T_OUT] - T0_K, t_24 = r[VR_T_OUT_24H] - T0_K;
+    double t_168 = r[VR_T_OUT_168H] - T0_K;
+    int sg = m->i[VR_SG_READY_STATE - INT_BASE], dhw = m->b[VR_DHW_MODE - BOOL_BASE] != 0;
+    int air = is_air(m), blocked, forced, was_on, want, keep, start, new_on;
+    double t_src, t_sup, cop_c, t_state, t_on0, q_cap, q_min, q_tgt, q_comp, q_bu, f_def;
+    double q_comp_mean, p_comp, p_bu, p_el, q_th, ramp = r[VR_STARTUP_RAMP_TIME];
+    double tau = r[VR_TAU_CONDENSER];
+
+    if (!(isfinite(q_req) && q_req >= 0.0)) {
+        log_msg(c, fmi2Error, "fmi2DoStep: input Q_req = %g W is not allowed; requests must be "
+                "finite and >= 0", q_req);
+        return fmi2Error;
+    }
+    if (!(isfinite(t_out) && isfinite(t_24) && isfinite(t_168))) {
+        log_msg(c, fmi2Error, "fmi2DoStep: inputs T_out, T_out_24h, T_out_168h must be finite "
+                "(got %g, %g, %g K)", r[VR_T_OUT], r[VR_T_OUT_24H], r[VR_T_OUT_168H]);
+        return fmi2Error;
+    }
+    if (sg < 1 || sg > 4) {
+        log_msg(c, fmi2Error, "fmi2DoStep: input sg_ready_state = %d is not allowed; use one of "
+                "1, 2, 3, 4", sg);
+        return fmi2Error;
+    }
+    blocked = sg == 1;
+    forced = sg == 4;
+
+    /* temperatures and the field COP of the compressor */
+    t_src = air ? clip(t_out, T_SRC_MIN_C, T_SRC_MAX_C)
+                : clip(t_168, T_GROUND_FLOOR_C, T_SRC_MAX_C);
+    t_sup = dhw ? r[VR_T_DHW_SUPPLY] - T0_K : supply_curve_C(m, t_24);
+    cop_c = cop_in_range(m, t_src, t_sup);
+
+    /* on/off decision with anti-short-cycle times and SG-Ready overrides */
+    was_on = m->on;
+    t_state = m->t_state;
+    want = q_req > 0.0 || forced;
+    keep = was_on && (want || t_state < r[VR_MIN_ON_TIME]);
+    start = !was_on && want && t_state >= r[VR_MIN_OFF_TIME];
+    new_on = (keep || start) && !blocked;
+    t_on0 = (new_on && was_on) ? t_state : 0.0; /* run time at the start of this step */
+    m->t_state = (new_on != was_on) ? dt : t_state + dt;
+    if (new_on && !was_on) {
+        m->starts += 1;
+        log_msg(c, fmi2OK, "t = %g s: compressor start (%d)", m->time, m->starts);
+    } else if (was_on && !new_on) {
+        log_msg(c, fmi2OK, "t = %g s: compressor stop", m->time);
+    }
+    m->on = new_on;
+
+    /* capacity (air: derated with T_out), defrost loss on capacity and COP */
+    q_cap = m->q_comp_design;
+    if (air) q_cap = m->q_comp_design * clip(1.0 + r[VR_AIR_CAP_SLOPE] * (t_out - T_DESIGN_C),
+                                             0.0, r[VR_AIR_CAP_MAX]);
+    f_def = defrost_loss(m, t_out);
+    if (f_def > 0.0) {
+        q_cap *= 1.0 - f_def;
+        cop_c *= 1.0 - f_def;
+    }
+
+    /* heat split: compressor first within [min modulation, capacity], backup above capacity */
+    q_min = r[VR_MODULATION_MIN] * (air ? q_cap : m->q_comp_design);
+    q_tgt = forced ? q_cap : clip(q_req, q_min, q_cap);
+    q_comp = new_on ? q_tgt : 0.0;
+    q_bu = blocked ? 0.0 : clip(q_req - q_cap, 0.0, m->q_bu_max);
+
+    /* start-up ramp: output limited to q_cap * t_on / ramp; production piecewise linear:
+     * [0, tx) rising from q0 with slope q_cap/ramp, then q_comp until the end of the step */
+    q_comp_mean = q_comp;
+    {
+        double tx = 0.0, q0 = 0.0, slope = 0.0, integral;
+        if (new_on && ramp > 0.0 && q_cap > 0.0) {
+            tx = ramp * q_comp / q_cap - t_on0;
+            tx = tx > dt ? dt : tx;
+            if (tx > 0.0) {
+                slope = q_cap / ramp;
+                q0 = slope * t_on0;
+                q_comp_mean = ((q0 + 0.5 * slope * tx) * tx + q_comp * (dt - tx)) / dt;
+            } else {
+                tx = 0.0;
+            }
+        }
+        if (tau > 0.0) { /* condenser lag of the total production, integrated exactly */
+            integral = lag_segment(&m->q_out, q0 + q_bu, slope, tx, tau);
+            integral += lag_segment(&m->q_out, q_comp + q_bu, 0.0, dt - tx, tau);
+            q_th = integral / dt;
+        } else {
+            q_th = q_comp_mean + q_bu;
+            m->q_out = q_comp + q_bu;
+        }
+    }
+    p_comp = q_comp_mean / cop_c;
+    p_bu = q_bu * m->inv_bu_eff;
+    p_el = p_comp + p_bu;
+
+    r[VR_P_EL] = p_el;
+    r[VR_P_EL_COMPRESSOR] = p_comp;
+    r[VR_P_BACKUP] = p_bu;
+    r[VR_Q_TH] = q_th;
+    r[VR_Q_SH] = dhw ? 0.0 : q_th;
+    r[VR_Q_DHW] = dhw ? q_th : 0.0;
+    r[VR_Q_BACKUP] = q_bu;
+    r[VR_COP] = p_el > 0.0 ? q_th / p_el : 0.0;
+    r[VR_T_SUPPLY] = t_sup + T0_K;
+    r[VR_MODULATION_FRAC] = q_cap > 0.0 ? q_comp_mean / q_cap : 0.0;
+    r[VR_Q_COMPRESSOR] = q_comp_mean;
+    r[VR_DEFROST_LOSS_FRAC] = f_def;
+    m->i[VR_STARTS - INT_BASE] = m->starts;
+    m->b[VR_ON - BOOL_BASE] = new_on;
+    return fmi2OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* FMI 2.0: common functions                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+const char *fmi2GetTypesPlatform(void) { return fmi2TypesPlatform; }
+
+const char *fmi2GetVersion(void) { return fmi2Version; }
+
+fmi2Status fmi2SetDebugLogging(fmi2Component comp, fmi2Boolean loggingOn, size_t nCategories,
+                               const fmi2String categories[]) {
+    Instance *c = (Instance *)comp;
+    size_t k;
+    int events = nCategories == 0;
+    if (!c) return fmi2Error;
+    for (k = 0; k < nCategories; ++k) {
+        const char *cat = categories[k];
+        if (!cat) return fail(c, "fmi2SetDebugLogging", "category is NULL");
+        if (strcmp(cat, "logEvents") == 0 || strcmp(cat, "logAll") == 0) {
+            events = 1;
+        } else if (strcmp(cat, "logStatusWarning") && strcmp(cat, "logStatusDiscard") &&
+                   strcmp(cat, "logStatusError") && strcmp(cat, "logStatusFatal")) {
+            log_msg(c, fmi2Error, "fmi2SetDebugLogging: unknown log category '%s'", cat);
+            return fmi2Error;
+        }
+    }
+    c->logging_on = loggingOn != fmi2False;
+    c->log_events = events;
+    return fmi2OK;
+}
+
+fmi2Component fmi2Instantiate(fmi2String instanceName, fmi2Type fmuType, fmi2String fmuGUID,
+                              fmi2String fmuResourceLocation,
+                              const fmi2CallbackFunctions *functions, fmi2Boolean visible,
+                              fmi2Boolean loggingOn) {
+    Instance *c;
+    Instance tmp;
+    (void)fmuResourceLocation;
+    (void)visible;
+    if (!functions || !functions->allocateMemory || !functions->freeMemory) return NULL;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.cb = functions;
+    tmp.name = (char *)(instanceName ? instanceName : "heatflex_heatpump");
+    if (!instanceName || !instanceName[0]) {
+        log_msg(&tmp, fmi2Error, "fmi2Instantiate: missing instance name");
+        return NULL;
+    }
+    if (fmuType != fmi2CoSimulation) {
+        log_msg(&tmp, fmi2Error, "fmi2Instantiate: only co-simulation is supported");
+        return NULL;
+    }
+    if (!fmuGUID || strcmp(fmuGUID, HP_GUID) != 0) {
+        log_msg(&tmp, fmi2Error, "fmi2Instantiate: GUID mismatch (expected %s)", HP_GUID);
+        return NULL;
+    }
+    c = (Instance *)functions->allocateMemory(1, sizeof(Instance));
+    if (!c) return NULL;
+    c->name = (char *)functions->allocateMemory(strlen(instanceName) + 1, 1);
+    if (!c->name) {
+        functions->freeMemory(c);
+        return NULL;
+    }
+    strcpy(c->name, instanceName);
+    c->cb = functions;
+    c->logging_on = loggingOn != fmi2False;
+    c->log_events = 1;
+    set_defaults(&c->m);
+    return c;
+}
+
+void fmi2FreeInstance(fmi2Component comp) {
+    Instance *c = (Instance *)comp;
+    if (!c) return;
+    c->cb->freeMemory(c->name);
+    c->cb->freeMemory(c);
+}
+
+fmi2Status fmi2SetupExperiment(fmi2Component comp, fmi2Boolean toleranceDefined,
+                               fmi2Real tolerance, fmi2Real startTime,
+                               fmi2Boolean stopTimeDefined, fmi2Real stopTime) {
+    Instance *c = (Instance *)comp;
+    (void)toleranceDefined;
+    (void)tolerance;
+    (void)stopTimeDefined;
+    (void)stopTime;
+    CHECK_PHASE(c, "fmi2SetupExperiment", c->m.phase == ST_INSTANTIATED);
+    if (!isfinite(startTime)) return fail(c, "fmi2SetupExperiment", "startTime must be finite");
+    c->m.time = startTime;
+    return fmi2OK;
+}
+
+fmi2Status fmi2EnterInitializationMode(fmi2Component comp) {
+    Instance *c = (Instance *)comp;
+    CHECK_PHASE(c, "fmi2EnterInitializationMode", c->m.phase == ST_INSTANTIATED);
+    c->m.phase = ST_INIT;
+    return fmi2OK;
+}
+
+fmi2Status fmi2ExitInitializationMode(fmi2Component comp) {
+    Instance *c = (Instance *)comp;
+    char buf[400];
+    const char *err;
+    CHECK_PHASE(c, "fmi2ExitInitializationMode", c->m.phase == ST_INIT);
+    err = check_parameters(&c->m, buf, sizeof buf);
+    if (err) {
+        c->m.phase = ST_ERROR;
+        return fail(c, "fmi2ExitInitializationMode", err);
+    }
+    derive(&c->m);
+    c->m.r[VR_T_SUPPLY] = supply_now_C(&c->m) + T0_K;
+    c->m.phase = ST_STEP;
+    return fmi2OK;
+}
+
+fmi2Status fmi2Terminate(fmi2Component comp) {
+    Instance *c = (Instance *)comp;
+    CHECK_PHASE(c, "fmi2Terminate", c->m.phase == ST_STEP);
+    c->m.phase = ST_TERMINATED;
+    return fmi2OK;
+}
+
+fmi2Status fmi2Reset(fmi2Component comp) {
+    Instance *c = (Instance *)comp;
+    if (!c) return fmi2Error;
+    set_defaults(&c->m);
+    return fmi2OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* getting and setting values                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+static int settable(Instance *c, Kind k) {
+    Phase p = c->m.phase;
+    if (k == K_PARAM) return p == ST_INSTANTIATED || p == ST_INIT;
+    if (k == K_INPUT) return p == ST_INSTANTIATED || p == ST_INIT || p == ST_STEP;
+    return 0;
+}
+
+fmi2Status fmi2GetReal(fmi2Component comp, const fmi2ValueReference vr[], size_t nvr,
+                       fmi2Real value[]) {
+    Instance *c = (Instance *)comp;
+    size_t k;
+    if (!c) return fmi2Error;
+    for (k = 0; k < nvr; ++k) {
+        if (real_kind(vr[k]) == K_NONE) {
+            log_msg(c, fmi2Error, "fmi2GetReal: unknown value reference %u", (unsigned)vr[k]);
+            return fmi2Error;
+        }
+        value[k] = c->m.r[vr[k]];
+    }
+    return fmi2OK;
+}
+
+fmi2Status fmi2GetInteger(fmi2Component comp, const fmi2ValueReference vr[], size_t nvr,
+                          fmi2Integer value[]) {
+    Instance *c = (Instance *)comp;
+    size_t k;
+    if (!c) return fmi2Error;
+    for (k = 0; k < nvr; ++k) {
+        if (int_kind(vr[k]) == K_NONE) {
+            log_msg(c, fmi2Error, "fmi2GetInteger: unknown value reference %u", (unsigned)vr[k]);
+            return fmi2Error;
+        }
+        value[k] = c->m.i[vr[k] - INT_BASE];
+    }
+    return fmi2OK;
+}
+
+fmi2Status fmi2GetBoolean(fmi2Component comp, const fmi2ValueReference vr[], size_t nvr,
+                          fmi2Boolean value[]) {
+    Instance *c = (Instance *)comp;
+    size_t k;
+    if (!c) return fmi2Error;
+    for (k = 0; k < nvr; ++k) {
+        if (bool_kind(vr[k]) == K_NONE) {
+            log_msg(c, fmi2Error, "fmi2GetBoolean: unknown value reference %u", (unsigned)vr[k]);
+            return fmi2Error;
+        }
+        value[k] = c->m.b[vr[k] - BOOL_BASE] ? fmi2True : fmi2False;
+    }
+    return fmi2OK;
+}
+
+fmi2Status fmi2GetString(fmi2Component comp, const fmi2ValueReference vr[], size_t nvr,
+                         fmi2String value[]) {
+    Instance *c = (Instance *)comp;
+    (void)vr;
+    (void)value;
+    if (!c) return fmi2Error;
+    return nvr == 0 ? fmi2OK : fail(c, "fmi2GetString", "the model has no String variables");
+}
+
+fmi2Status fmi2SetReal(fmi2Component comp, const fmi2ValueReference vr[], size_t nvr,
+                       const fmi2Real value[]) {
+    Instance *c = (Instance *)comp;
+    size_t k;
+    if (!c) return fmi2Error;
+    for (k = 0; k < nvr; ++k) {
+        Kind kind = real_kind(vr[k]);
+        if (kind == K_NONE || kind == K_OUTPUT) {
+            log_msg(c, fmi2Error, "fmi2SetReal: value reference %u is not a parameter or input",
+                    (unsigned)vr[k]);
+            return fmi2Error;
+        }
+        if (!settable(c, kind)) {
+            log_msg(c, fmi2Error, "fmi2SetReal: value reference %u cannot be set now (fixed "
+                    "parameters only before fmi2ExitInitializationMode)", (unsigned)vr[k]);
+            return fmi2Error;
+        }
+        c->m.r[vr[k]] = value[k];
+    }
+    return fmi2OK;
+}
+
+fmi2Status fmi2SetInteger(fmi2Component comp, const fmi2ValueReference vr[], size_t nvr,
+                          const fmi2Integer value[]) {
+    Instance *c = (Instance *)comp;
+    size_t k;
+    if (!c) return fmi2Error;
+    for (k = 0; k < nvr; ++k) {
+        Kind kind = int_kind(vr[k]);
+        if (kind == K_NONE || kind == K_OUTPUT || !settable(c, kind)) {
+            log_msg(c, fmi2Error, "fmi2SetInteger: value reference %u cannot be set now",
+                    (unsigned)vr[k]);
+            return fmi2Error;
+        }
+        c->m.i[vr[k] - INT_BASE] = value[k];
+    }
+    return fmi2OK;
+}
+
+fmi2Status fmi2SetBoolean(fmi2Component comp, const fmi2ValueReference vr[], size_t nvr,
+                          const fmi2Boolean value[]) {
+    Instance *c = (Instance *)comp;
+    size_t k;
+    if (!c) return fmi2Error;
+    for (k = 0; k < nvr; ++k) {
+        Kind kind = bool_kind(vr[k]);
+        if (kind == K_NONE || kind == K_OUTPUT || !settable(c, kind)) {
+            log_msg(c, fmi2Error, "fmi2SetBoolean: value reference %u cannot be set now",
+                    (unsigned)vr[k]);
+            return fmi2Error;
+        }
+        c->m.b[vr[k] - BOOL_BASE] = value[k] != fmi2False;
+    }
+    return fmi2OK;
+}
+
+fmi2Status fmi2SetString(fmi2Component comp, const fmi2ValueReference vr[], size_t nvr,
+                         const fmi2String value[]) {
+    Instance *c = (Instance *)comp;
+    (void)vr;
+    (void)value;
+    if (!c) return fmi2Error;
+    return nvr == 0 ? fmi2OK : fail(c, "fmi2SetString", "the model has no String variables");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* FMU state                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+fmi2Status fmi2GetFMUstate(fmi2Component comp, fmi2FMUstate *state) {
+    Instance *c = (Instance *)comp;
+    Model *copy;
+    if (!c || !state) return fmi2Error;
+    copy = (Model *)(*state ? *state : c->cb->allocateMemory(1, sizeof(Model)));
+    if (!copy) return fail(c, "fmi2GetFMUstate", "out of memory");
+    *copy = c->m;
+    *state = copy;
+    return fmi2OK;
+}
+
+fmi2Status fmi2SetFMUstate(fmi2Component comp, fmi2FMUstate state) {
+    Instance *c = (Instance *)comp;
+    if (!c) return fmi2Error;
+    if (!state) return fail(c, "fmi2SetFMUstate", "state is NULL");
+    c->m = *(const Model *)state;
+    return fmi2OK;
+}
+
+fmi2Status fmi2FreeFMUstate(fmi2Component comp, fmi2FMUstate *state) {
+    Instance *c = (Instance *)comp;
+    if (!c || !state) return fmi2Error;
+    if (*state) c->cb->freeMemory(*state);
+    *state = NULL;
+    return fmi2OK;
+}
+
+fmi2Status fmi2SerializedFMUstateSize(fmi2Component comp, fmi2FMUstate state, size_t *size) {
+    (void)state;
+    if (!comp || !size) return fmi2Error;
+    *size = sizeof(unsigned) + sizeof(Model);
+    return fmi2OK;
+}
+
+fmi2Status fmi2SerializeFMUstate(fmi2Component comp, fmi2FMUstate state, fmi2Byte data[],
+                                 size_t size) {
+    Instance *c = (Instance *)comp;
+    unsigned magic = STATE_MAGIC;
+    if (!c || !state) return fmi2Error;
+    if (size < sizeof magic + sizeof(Model)) return fail(c, "fmi2SerializeFMUstate", "buffer too small");
+    memcpy(data, &magic, sizeof magic);
+    memcpy(data + sizeof magic, state, sizeof(Model));
+    return fmi2OK;
+}
+
+fmi2Status fmi2DeSerializeFMUstate(fmi2Component comp, const fmi2Byte data[], size_t size,
+                                   fmi2FMUstate *state) {
+    Instance *c = (Instance *)comp;
+    unsigned magic;
+    Model *copy;
+    if (!c || !state) return fmi2Error;
+    if (size != sizeof magic + sizeof(Model))
+        return fail(c, "fmi2DeSerializeFMUstate", "data has the wrong size for this FMU build");
+    memcpy(&magic, data, sizeof magic);
+    if (magic != STATE_MAGIC)
+        return fail(c, "fmi2DeSerializeFMUstate", "data is not a heatflex_heatpump state");
+    copy = (Model *)(*state ? *state : c->cb->allocateMemory(1, sizeof(Model)));
+    if (!copy) return fail(c, "fmi2DeSerializeFMUstate", "out of memory");
+    memcpy(copy, data + sizeof magic, sizeof(Model));
+    *state = copy;
+    return fmi2OK;
+}
+
+fmi2Status fmi2GetDirectionalDerivative(fmi2Component comp, const fmi2ValueReference vUnknown[],
+                                        size_t nUnknown, const fmi2ValueReference vKnown[],
+                                        size_t nKnown, const fmi2Real dvKnown[],
+                                        fmi2Real dvUnknown[]) {
+    (void)vUnknown; (void)nUnknown; (void)vKnown; (void)nKnown; (void)dvKnown; (void)dvUnknown;
+    return fail((Instance *)comp, "fmi2GetDirectionalDerivative", "not provided");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* FMI 2.0: co-simulation                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+fmi2Status fmi2SetRealInputDerivatives(fmi2Component comp, const fmi2ValueReference vr[],
+                                       size_t nvr, const fmi2Integer order[],
+                                       const fmi2Real value[]) {
+    (void)vr; (void)nvr; (void)order; (void)value;
+    return fail((Instance *)comp, "fmi2SetRealInputDerivatives",
+                "not supported (canInterpolateInputs=false)");
+}
+
+fmi2Status fmi2GetRealOutputDerivatives(fmi2Component comp, const fmi2ValueReference vr[],
+                                        size_t nvr, const fmi2Integer order[],
+                                        fmi2Real value[]) {
+    (void)vr; (void)nvr; (void)order; (void)value;
+    return fail((Instance *)comp, "fmi2GetRealOutputDerivatives",
+                "not supported (maxOutputDerivativeOrder=0)");
+}
+
+fmi2Status fmi2DoStep(fmi2Component comp, fmi2Real currentCommunicationPoint,
+                      fmi2Real communicationStepSize,
+                      fmi2Boolean noSetFMUStatePriorToCurrentCommunicationPoint) {
+    Instance *c = (Instance *)comp;
+    fmi2Status st;
+    (void)noSetFMUStatePriorToCurrentCommunicationPoint;
+    CHECK_PHASE(c, "fmi2DoStep", c->m.phase == ST_STEP);
+    if (!(isfinite(communicationStepSize) && communicationStepSize > 0.0)) {
+        log_msg(c, fmi2Error, "fmi2DoStep: communicationStepSize = %g s must be finite and > 0",
+                communicationStepSize);
+        c->m.phase = ST_ERROR;
+        return fmi2Error;
+    }
+    if (!isfinite(currentCommunicationPoint)) {
+        c->m.phase = ST_ERROR;
+        return fail(c, "fmi2DoStep", "currentCommunicationPoint must be finite");
+    }
+    c->m.time = currentCommunicationPoint;
+    st = model_step(c, communicationStepSize);
+    if (st != fmi2OK) {
+        c->m.phase = ST_ERROR;
+        return st;
+    }
+    c->m.time = currentCommunicationPoint + communicationStepSize;
+    return fmi2OK;
+}
+
+fmi2Status fmi2CancelStep(fmi2Component comp) {
+    return fail((Instance *)comp, "fmi2CancelStep",
+                "no asynchronous step to cancel (fmi2DoStep never returns fmi2Pending)");
+}
+
+fmi2Status fmi2GetStatus(fmi2Component comp, const fmi2StatusKind s, fmi2Status *value) {
+    (void)s;
+    (void)value;
+    return comp ? fmi2Discard : fmi2Error; /* only fmi2DoStepStatus/PendingStatus: never pending */
+}
+
+fmi2Status fmi2GetRealStatus(fmi2Component comp, const fmi2StatusKind s, fmi2Real *value) {
+    Instance *c = (Instance *)comp;
+    if (!c || !value) return fmi2Error;
+    if (s == fmi2LastSuccessfulTime) {
+        *value = c->m.time;
+        return fmi2OK;
+    }
+    return fmi2Discard;
+}
+
+fmi2Status fmi2GetIntegerStatus(fmi2Component comp, const fmi2StatusKind s, fmi2Integer *value) {
+    (void)s;
+    (void)value;
+    return comp ? fmi2Discard : fmi2Error;
+}
+
+fmi2Status fmi2GetBooleanStatus(fmi2Component comp, const fmi2StatusKind s, fmi2Boolean *value) {
+    Instance *c = (Instance *)comp;
+    if (!c || !value) return fmi2Error;
+    if (s == fmi2Terminated) {
+        *value = fmi2False; /* the model never asks to terminate */
+        return fmi2OK;
+    }
+    return fmi2Discard;
+}
+
+fmi2Status fmi2GetStringStatus(fmi2Component comp, const fmi2StatusKind s, fmi2String *value) {
+    (void)s;
+    (void)value;
+    return comp ? fmi2Discard : fmi2Error;
+}
