@@ -19,7 +19,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     try:
         out = run_scenario(args.scenario, args.out, until, args.seed,
-                           progress=not args.quiet)
+                           progress=not args.quiet, influx_url=args.influx)
     except schema.ScenarioError as exc:
         for m in exc.messages:
             print(m, file=sys.stderr)
@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--until", default=None, help="simulate only this long, e.g. 2d or 3600")
     r.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--influx", default=None, metavar="URL",
+                   help="also record to InfluxDB at URL (token from $INFLUX_TOKEN)")
     r.set_defaults(func=_cmd_run)
     ls = sub.add_parser("list", help="list the bundled scenarios")
     ls.set_defaults(func=_cmd_list)
@@ -75,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=_cmd_validate)
     from scenarios.fmu_cli import add_fmu_commands
     add_fmu_commands(sub)
+    from scenarios.influx_cli import add_influx_commands
+    add_influx_commands(sub)
     return p
 
 

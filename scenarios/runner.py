@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from adapters import influx as influx_mod
 from adapters import parquet as parquet_mod
 from scenarios import schema
 from scenarios.catalog import resolve_scenario_path
@@ -50,8 +51,11 @@ def run_scenario(
     seed: int | None = None,
     progress: bool = True,
     report: bool = True,
+    influx_url: str | None = None,
 ) -> Path:
-    """Run a scenario; return the run folder.  Raises ScenarioError or RunFailed."""
+    """Run a scenario; return the run folder.  Raises ScenarioError or RunFailed.
+
+    ``influx_url`` adds (or re-targets) an InfluxDB recorder, as ``heatflex run --influx``."""
     path = resolve_scenario_path(str(scenario))
     sc, _raw = schema.load_scenario(path)
     sc = schema.absolutize_paths(sc, path.resolve().parent)
@@ -62,6 +66,10 @@ def run_scenario(
         if until_s <= 0:
             raise schema.ScenarioError([f"--until {until_s}: expected a positive duration"])
         updates.update(duration=float(until_s), end=None)
+    if influx_url is not None:
+        recs = [r for r in schema.resolved_dict(sc)["recorders"] if r["type"] != "influx"]
+        old = next((r for r in schema.resolved_dict(sc)["recorders"] if r["type"] == "influx"), {})
+        updates["recorders"] = [*recs, {**old, "type": "influx", "url": influx_url}]
     if updates:
         sc = schema.validate_data({**schema.resolved_dict(sc), **updates}, str(path))
     resolved = schema.resolved_dict(sc)
@@ -85,6 +93,8 @@ def run_scenario(
     }
     _quiet_mosaik_logs()
     cosim_base.CRASHES.clear()
+    influx_mod.close_all()  # forget stats of earlier runs in this process
+    influx_stats: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     error: str | None = None
     assembled = None
@@ -102,11 +112,19 @@ def run_scenario(
     finally:
         for rec in list(parquet_mod.ACTIVE):
             rec.close()
+        influx_stats = influx_mod.close_all()
         if assembled is not None:
             assembled.site.close()
         if assembled is not None and error is not None:
             _cancel_pending(assembled.world)
     meta["wall_time_s"] = round(time.perf_counter() - t0, 3)
+    if influx_stats:
+        meta["influx"] = influx_stats
+        if any(st.get("points_pending", 0) for st in influx_stats):
+            import sys
+
+            print(f"InfluxDB unreachable: points spooled in {out}/influx_spool; send them later "
+                  f"with: heatflex influx replay {out}", file=sys.stderr)
     if cosim_base.CRASHES:
         crash = cosim_base.CRASHES[0]
         error = (f"simulator {crash.sid} crashed at t = {crash.time} "

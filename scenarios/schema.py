@@ -275,11 +275,32 @@ _CONTROLLER_TYPES = ("thermostat", "price_rule")
 ControllerConfig = Annotated[ThermostatConfig | PriceRuleConfig, Field(discriminator="type")]
 
 
-class RecorderConfig(_Model):
-    """Where recorded series go. The Parquet sink is always written."""
+class ParquetRecorderConfig(_Model):
+    """The embedded Parquet sink (always written, listed or not)."""
 
     type: Literal["parquet"] = "parquet"
     flush_interval: PositiveDuration = 86400.0
+
+
+class InfluxRecorderConfig(_Model):
+    """An InfluxDB sink beside the Parquet one (v2 write API, or v1 ``/write`` for 1.x).
+
+    The token comes only from the environment variable named by ``token_env``."""
+
+    type: Literal["influx"]
+    url: str = Field(pattern=r"^https?://")
+    api: Literal["v2", "v1"] = "v2"
+    org: str = ""
+    bucket: str = "heatflex"
+    token_env: str = "INFLUX_TOKEN"
+    batch_size: int = Field(5000, ge=1)
+    gzip: bool = True
+    timeout: PositiveDuration = 5.0
+    flush_interval: PositiveDuration = 600.0
+
+
+RecorderConfig = Annotated[ParquetRecorderConfig | InfluxRecorderConfig,
+                           Field(discriminator="type")]
 
 
 class Scenario(_Model):
@@ -297,7 +318,7 @@ class Scenario(_Model):
     weather: WeatherConfig = WeatherConfig()
     prices: PricesConfig = PricesConfig()
     controller: ControllerConfig
-    recorders: list[RecorderConfig] = [RecorderConfig()]
+    recorders: list[RecorderConfig] = [ParquetRecorderConfig()]
 
     @field_validator("start", "end")
     @classmethod

@@ -39,6 +39,7 @@ from simulators.cosim.base import StartOfStep
 SIM_CONFIG: dict[str, dict[str, str]] = {
     "Core": {"python": "simulators.cosim.base:CoreSim"},
     "Recorder": {"python": "adapters.parquet:ParquetRecorder"},
+    "InfluxRecorder": {"python": "adapters.influx:InfluxRecorder"},
 }
 
 WEATHER_OUT = ["T_out_C", "T_out_24h_C", "T_out_168h_C"]
@@ -322,7 +323,6 @@ def assemble(
     world.connect(tank, controller, "T_layers_C", time_shifted=True,
                   initial_data={"T_layers_C": layers0})
 
-    rec = sc.recorders[0]
     ts_dir = out_dir / "timeseries"
     sources = {
         weather.full_id: SourceInfo("weather", "weather"),
@@ -333,15 +333,24 @@ def assemble(
         tank.full_id: SourceInfo("tank", "house"),
         controller.full_id: SourceInfo("controller", "house"),
     }
-    recorder = world.start("Recorder", sim_id="Recorder", step_size=step).Recorder.create(
+    parquet = next((r for r in sc.recorders if r.type == "parquet"), None)
+    recorders = [world.start("Recorder", sim_id="Recorder", step_size=step).Recorder.create(
         1, out_dir=str(ts_dir), run_id=run_id, scenario=sc.name, start=sc.start,
-        sources=sources, flush_interval_s=rec.flush_interval,
-    )[0]
-    world.connect(weather, recorder, *WEATHER_OUT)
-    world.connect(market, recorder, *MARKET_OUT)
-    world.connect(demand, recorder, "Q_dhw_demand_kW")
-    world.connect(building, recorder, *BUILDING_OUT)
-    world.connect(heatpump, recorder, *hp_out)
-    world.connect(tank, recorder, *TANK_OUT)
-    world.connect(controller, recorder, *CONTROLLER_OUT)
+        sources=sources, flush_interval_s=parquet.flush_interval if parquet else 86400.0,
+    )[0]]
+    for i, rec in enumerate(r for r in sc.recorders if r.type == "influx"):
+        recorders.append(world.start("InfluxRecorder", sim_id=f"Influx{i}", step_size=step)
+                         .Recorder.create(
+            1, out_dir=str(out_dir), run_id=run_id, scenario=sc.name, start=sc.start,
+            sources=sources, url=rec.url, api=rec.api, org=rec.org, bucket=rec.bucket,
+            token_env=rec.token_env, flush_interval_s=rec.flush_interval,
+            batch_size=rec.batch_size, gzip=rec.gzip, timeout_s=rec.timeout)[0])
+    for recorder in recorders:
+        world.connect(weather, recorder, *WEATHER_OUT)
+        world.connect(market, recorder, *MARKET_OUT)
+        world.connect(demand, recorder, "Q_dhw_demand_kW")
+        world.connect(building, recorder, *BUILDING_OUT)
+        world.connect(heatpump, recorder, *hp_out)
+        world.connect(tank, recorder, *TANK_OUT)
+        world.connect(controller, recorder, *CONTROLLER_OUT)
     return Assembled(world, until, site, ts_dir)
