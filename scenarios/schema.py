@@ -290,7 +290,7 @@ class InfluxRecorderConfig(_Model):
     type: Literal["influx"]
     url: str = Field(pattern=r"^https?://")
     api: Literal["v2", "v1"] = "v2"
-    org: str = ""
+    org: str = "heatflex"  # the organisation grafana/docker-compose.yml creates
     bucket: str = "heatflex"
     token_env: str = "INFLUX_TOKEN"
     batch_size: int = Field(5000, ge=1)
