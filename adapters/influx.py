@@ -33,19 +33,17 @@ import logging
 import os
 import re
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import mosaik_api_v3
 import pandas as pd
 
 from adapters.lineprotocol import PRECISIONS, LineProtocol, frames_to_line_protocol
+from adapters.recorder_base import BufferedRecorder
 from adapters.records import RecordBuffer, SourceInfo
-from simulators.cosim.base import CRASHES, Crash
 
 log = logging.getLogger(__name__)
 
@@ -579,41 +577,16 @@ def close_all() -> list[dict[str, Any]]:
     return out
 
 
-class InfluxRecorder(mosaik_api_v3.Simulator):
+class InfluxRecorder(BufferedRecorder):
     """mosaik recorder: any inputs, one entity, sends to InfluxDB every flush interval."""
 
     def __init__(self) -> None:
-        super().__init__(
-            {
-                "type": "time-based",
-                "models": {
-                    "Recorder": {
-                        "public": True,
-                        "any_inputs": True,
-                        "params": ["out_dir", "run_id", "scenario", "start", "sources",
-                                   "flush_interval_s", "url", "api", "org", "bucket",
-                                   "token_env", "batch_size", "gzip", "precision",
-                                   "timeout_s"],
-                        "attrs": [],
-                    }
-                },
-            }
-        )
-        self.sid = ""
-        self.step_size = 1
-        self.time_resolution = 1.0
-        self.buffer: RecordBuffer | None = None
+        super().__init__(["out_dir", "run_id", "scenario", "start", "sources",
+                          "flush_interval_s", "url", "api", "org", "bucket", "token_env",
+                          "batch_size", "gzip", "precision", "timeout_s"])
         self.sink: InfluxSink | None = None
         self.flush_every = 3600.0
-        self._last_flush = 0.0
         self.result: dict[str, Any] | None = None
-
-    def init(self, sid: str, time_resolution: float = 1.0, *, step_size: int) -> dict[str, Any]:
-        """Record every ``step_size`` time units."""
-        self.sid = sid
-        self.time_resolution = float(time_resolution)
-        self.step_size = int(step_size)
-        return self.meta
 
     def create(
         self,
@@ -649,21 +622,6 @@ class InfluxRecorder(mosaik_api_v3.Simulator):
         ACTIVE.append(self)
         return [{"eid": "influx_recorder", "type": model}]
 
-    def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int:
-        """Buffer this step's inputs; send every flush interval."""
-        assert self.buffer is not None
-        t_s = time * self.time_resolution
-        try:
-            for _eid, data in inputs.items():
-                self.buffer.add(t_s, data)
-            if t_s - self._last_flush >= self.flush_every:
-                self.flush()
-                self._last_flush = t_s
-        except Exception:
-            CRASHES.append(Crash(self.sid, time, traceback.format_exc()))
-            raise
-        return time + self.step_size
-
     def flush(self) -> None:
         """Send what is buffered (and replay the spool when due)."""
         if self.buffer is None or self.sink is None:
@@ -684,10 +642,6 @@ class InfluxRecorder(mosaik_api_v3.Simulator):
         if self in ACTIVE:
             ACTIVE.remove(self)
         return dict(self.result or {})
-
-    def finalize(self) -> None:
-        """mosaik calls this at the end of the run."""
-        self.close()
 
 
 def precision_for(time_resolution_s: float) -> str:

@@ -10,13 +10,11 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import mosaik_api_v3
 import pandas as pd
 
+from adapters.recorder_base import BufferedRecorder
 from adapters.records import RecordBuffer, SourceInfo
-from simulators.cosim.base import CRASHES, Crash
 
 PARTS_DIR = ".parts"
 
@@ -79,39 +77,13 @@ ACTIVE: list[ParquetRecorder] = []
 """Recorders alive in this process; the runner finalises them even when a run fails."""
 
 
-class ParquetRecorder(mosaik_api_v3.Simulator):
+class ParquetRecorder(BufferedRecorder):
     """mosaik recorder: any inputs, one entity, flushes part files every flush interval."""
 
     def __init__(self) -> None:
-        super().__init__(
-            {
-                "type": "time-based",
-                "models": {
-                    "Recorder": {
-                        "public": True,
-                        "any_inputs": True,
-                        "params": ["out_dir", "run_id", "scenario", "start", "sources",
-                                   "flush_interval_s"],
-                        "attrs": [],
-                    }
-                },
-            }
-        )
-        self.sid = ""
-        self.step_size = 1
-        self.time_resolution = 1.0
-        self.buffer: RecordBuffer | None = None
+        super().__init__(["out_dir", "run_id", "scenario", "start", "sources",
+                          "flush_interval_s"])
         self.sink: ParquetSink | None = None
-        self.flush_every = 86400.0
-        self._last_flush = 0.0
-        self.frames_in_memory: dict[str, list[pd.DataFrame]] = {}
-
-    def init(self, sid: str, time_resolution: float = 1.0, *, step_size: int) -> dict[str, Any]:
-        """Record every ``step_size`` time units."""
-        self.sid = sid
-        self.time_resolution = float(time_resolution)
-        self.step_size = int(step_size)
-        return self.meta
 
     def create(
         self,
@@ -133,23 +105,6 @@ class ParquetRecorder(mosaik_api_v3.Simulator):
         ACTIVE.append(self)
         return [{"eid": "recorder", "type": model}]
 
-    def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int:
-        """Buffer this step's inputs; flush part files every flush interval."""
-        assert self.buffer is not None
-        t_s = time * self.time_resolution
-        try:
-            for _eid, data in inputs.items():
-                self.buffer.add(t_s, data)
-            if t_s - self._last_flush >= self.flush_every:
-                self.flush()
-                self._last_flush = t_s
-        except Exception:
-            import traceback
-
-            CRASHES.append(Crash(self.sid, time, traceback.format_exc()))
-            raise
-        return time + self.step_size
-
     def flush(self) -> None:
         """Write what is buffered as part files."""
         if self.buffer is not None and self.sink is not None and len(self.buffer):
@@ -162,7 +117,3 @@ class ParquetRecorder(mosaik_api_v3.Simulator):
             self.sink.finalize()
         if self in ACTIVE:
             ACTIVE.remove(self)
-
-    def finalize(self) -> None:
-        """mosaik calls this at the end of the run."""
-        self.close()
