@@ -116,7 +116,8 @@ def main() -> None:
     logger.remove()
     logging.disable(logging.INFO)
     with tempfile.TemporaryDirectory() as tmp:
-        path = build_fmu(ROOT / "tests" / "fmus" / "counter2", out_dir=tmp)
+        path = build_fmu(ROOT / "tests" / "fmus" / "counter2", out_dir=tmp,
+                         shared=ROOT / "tests" / "fmus" / "common2")
         result: dict[str, Any] = {"bench": "fmu_step", "fmu": "counter2 (FMI 2.0 CS)",
                                   "io": "1 Real in, 1 Real out", "target_ratio": 2.0}
         for n, steps in ((1, args.steps1), (100, args.steps100)):

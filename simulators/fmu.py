@@ -643,19 +643,19 @@ class FmuUnits:
 
     # ---- stepping ---------------------------------------------------------------------------
     def _set_inputs_all(self) -> None:
-        for i, c, sets, _ in self._plan:
-            for f, vr, k, row, kind in sets:
-                st = f(c, vr, k, row, k) if self.major == 3 else f(c, vr, k, row)
-                if st > 1:
-                    raise self._fail(i, f"setting {self._kind_names(kind, 'in')} returned "
-                                        f"{_label(st)}", self.time)
+        self._transfer_all(2, "setting", "in")
 
     def _read_outputs_all(self) -> None:
-        for i, c, _, gets in self._plan:
-            for f, vr, k, row, kind in gets:
+        self._transfer_all(3, "reading", "out")
+
+    def _transfer_all(self, slot: int, verb: str, side: str) -> None:
+        """Call every instance's prebound set (slot 2) or get (slot 3) functions."""
+        for entry in self._plan:
+            i, c = entry[0], entry[1]
+            for f, vr, k, row, kind in entry[slot]:
                 st = f(c, vr, k, row, k) if self.major == 3 else f(c, vr, k, row)
                 if st > 1:
-                    raise self._fail(i, f"reading {self._kind_names(kind, 'out')} returned "
+                    raise self._fail(i, f"{verb} {self._kind_names(kind, side)} returned "
                                         f"{_label(st)}", self.time)
 
     def _kind_names(self, kind: str, side: str) -> str:

@@ -80,12 +80,14 @@ def _source_files(src: Path) -> list[Path]:
     return sorted(p for p in src.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
-def source_hash(src: Path, extra: str = "") -> str:
-    """Hash of every file in the source folder, the FMI headers and the compiler flags."""
+def source_hash(src: Path, extra: str = "", shared: Path | None = None) -> str:
+    """Hash of every file in the source folder (and the shared folder), the FMI headers and the
+    compiler flags."""
     h = hashlib.sha256()
-    for p in _source_files(src):
-        h.update(str(p.relative_to(src)).encode())
-        h.update(p.read_bytes())
+    for root in (src, shared) if shared else (src,):
+        for p in _source_files(root):
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
     for p in sorted(fmi_headers_dir().glob("*.h")):
         h.update(p.read_bytes())
     h.update(" ".join(CFLAGS).encode())
@@ -94,12 +96,15 @@ def source_hash(src: Path, extra: str = "") -> str:
 
 
 def build_fmu(src: str | Path, out_dir: str | Path | None = None, cc: str | None = None,
-              force: bool = False) -> Path:
+              force: bool = False, shared: str | Path | None = None) -> Path:
     """Compile the source FMU folder ``src`` into an ``.fmu``; return its path.
 
     ``out_dir`` defaults to ``<cache>/fmus``; the file is ``<modelName>-<hash>.fmu``, reused when
-    present unless ``force``.  Raises FmuBuildError with the compiler's message on failure.
+    present unless ``force``.  ``shared`` is an optional folder of C code several source FMUs
+    share (its ``*.c`` are compiled in, its headers are on the include path, and its files are
+    packed under ``sources/``).  Raises FmuBuildError with the compiler's message on failure.
     """
+    shared = Path(shared).resolve() if shared is not None else None
     src = Path(src).resolve()
     version, ident, name = _model_info(src)
     cc = cc or os.environ.get("CC") or "cc"
@@ -107,10 +112,12 @@ def build_fmu(src: str | Path, out_dir: str | Path | None = None, cc: str | None
         raise FmuBuildError(f"C compiler {cc!r} not found (install gcc or set CC)")
     out_dir = Path(out_dir) if out_dir else default_cache_dir() / "fmus"
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{name}-{source_hash(src, cc)}.fmu"
+    target = out_dir / f"{name}-{source_hash(src, cc, shared)}.fmu"
     if target.exists() and not force:
         return target
     c_files = sorted((src / "sources").glob("*.c"))
+    if shared is not None:
+        c_files += sorted(shared.glob("*.c"))
     if not c_files:
         raise FmuBuildError(f"{src}: no sources/*.c")
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,6 +125,7 @@ def build_fmu(src: str | Path, out_dir: str | Path | None = None, cc: str | None
         so = tmp_path / f"{ident}.so"
         define = "-DFMI_VERSION=3" if version.startswith("3") else "-DFMI_VERSION=2"
         cmd = [cc, *CFLAGS, define, f"-I{fmi_headers_dir()}", f"-I{src / 'sources'}",
+               *([f"-I{shared}"] if shared is not None else []),
                *map(str, c_files), "-o", str(so), "-lm"]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
@@ -127,6 +135,8 @@ def build_fmu(src: str | Path, out_dir: str | Path | None = None, cc: str | None
             rel = p.relative_to(src).as_posix()
             if rel.startswith(("sources/", "resources/", "documentation/")):
                 entries.append((rel, p))
+        if shared is not None:
+            entries += [(f"sources/{p.name}", p) for p in _source_files(shared)]
         entries.append((f"binaries/{platform_dir(version)}/{ident}.so", so))
         partial = target.with_suffix(".fmu.part")
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as z:

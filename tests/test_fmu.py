@@ -27,7 +27,9 @@ COUNTER_MAP = FmuMapping(
 @pytest.fixture(scope="module")
 def fmus(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("fmus")
-    built = {n: build_fmu(SRC / n, out_dir=out) for n in ("counter2", "resources2", "gain3")}
+    built = {n: build_fmu(SRC / n, out_dir=out, shared=SRC / "common2")
+             for n in ("counter2", "resources2")}
+    built["gain3"] = build_fmu(SRC / "gain3", out_dir=out)
     # the file name differs from the modelIdentifier (cnt_core)
     built["counter"] = Path(shutil.copy(built["counter2"], out / "counter.fmu"))
     return built
