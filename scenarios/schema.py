@@ -24,10 +24,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
+
+from simulators.config_errors import ConfigError, validate
 
 BUILDING_CATEGORIES: tuple[str, ...] = (
     "RAD_1_C60", "RAD_1_C100", "RAD_1_C140",
@@ -44,12 +45,8 @@ _DURATION_UNITS = {
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]+)?\s*$")
 
 
-class ScenarioError(Exception):
+class ScenarioError(ConfigError):
     """A scenario file is invalid; ``messages`` holds one line per mistake."""
-
-    def __init__(self, messages: list[str]):
-        super().__init__("\n".join(messages))
-        self.messages = messages
 
 
 def parse_duration(value: Any) -> float:
@@ -271,7 +268,6 @@ class PriceRuleConfig(_Model):
     horizon: PositiveDuration = 86400.0
 
 
-_CONTROLLER_TYPES = ("thermostat", "price_rule")
 ControllerConfig = Annotated[ThermostatConfig | PriceRuleConfig, Field(discriminator="type")]
 
 
@@ -348,85 +344,10 @@ class Scenario(_Model):
         return (self.end - self.start).total_seconds()
 
 
-def _format_value(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _format_error(source: str, err: dict[str, Any], data: dict[str, Any]) -> str:
-    """One line per pydantic error: ``file: key.path = value — what is allowed``."""
-    raw_loc = tuple(err["loc"])
-    # Drop pydantic's union tag from the path (controller.price_rule.x -> controller.x).
-    if len(raw_loc) >= 2 and raw_loc[0] == "controller" and raw_loc[1] in _CONTROLLER_TYPES:
-        raw_loc = (raw_loc[0], *raw_loc[2:])
-    loc = [str(p) for p in raw_loc]
-    path = ".".join(loc) if loc else "(top level)"
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    if kind == "extra_forbidden":
-        parent = _lookup(data, raw_loc[:-1])
-        allowed = _allowed_keys(raw_loc[:-1], parent)
-        hint = f" — allowed keys here: {', '.join(allowed)}" if allowed else ""
-        return f"{source}: {path} — unknown key{hint}"
-    if kind == "missing":
-        return f"{source}: {path} — required key is missing"
-    value = err.get("input")
-    shown = "" if "input" not in err or isinstance(value, dict) else f" = {_format_value(value)}"
-    if kind == "literal_error":
-        expected = ctx.get("expected", "")
-        expected = expected.replace("'", "").replace(" or ", ", ")
-        return f"{source}: {path}{shown} — expected one of {expected}"
-    if kind == "union_tag_invalid":
-        tag = _format_value(ctx.get("tag"))
-        return f"{source}: {path}.type = {tag} — expected one of {ctx.get('expected_tags', '')}"
-    if kind == "union_tag_not_found":
-        return f"{source}: {path}.type — required key is missing (thermostat or price_rule)"
-    msg = err["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    return f"{source}: {path}{shown} — {msg}"
-
-
-def _lookup(data: Any, loc: tuple[Any, ...]) -> Any:
-    for key in loc:
-        if isinstance(data, dict):
-            data = data.get(key)
-        elif isinstance(data, list) and isinstance(key, int) and key < len(data):
-            data = data[key]
-        else:
-            return None
-    return data
-
-
-def _allowed_keys(loc: tuple[Any, ...], parent: Any) -> list[str]:
-    model: Any = Scenario
-    for key in loc:
-        if isinstance(key, int):
-            continue
-        if model is Scenario and key == "controller":
-            ctype = parent.get("type") if isinstance(parent, dict) else None
-            model = {"thermostat": ThermostatConfig, "price_rule": PriceRuleConfig}.get(ctype)
-            if model is None:
-                return []
-            continue
-        field = model.model_fields.get(key) if hasattr(model, "model_fields") else None
-        if field is None:
-            return []
-        ann = field.annotation
-        args = getattr(ann, "__args__", ())
-        model = next((a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)),
-                     None)
-        if model is None:
-            return []
-    return list(model.model_fields) if model is not None else []
-
-
 def validate_data(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
     """Validate a parsed TOML mapping; raise ScenarioError with one message per mistake."""
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError([_format_error(source, e, data) for e in exc.errors()]) from None
+    unions = {"controller": {"thermostat": ThermostatConfig, "price_rule": PriceRuleConfig}}
+    return validate(Scenario, data, source, unions, ScenarioError)
 
 
 def load_scenario(path: str | Path) -> tuple[Scenario, dict[str, Any]]:
