@@ -1,4 +1,4 @@
-"""``heatflex`` command line: run, list and validate scenarios."""
+"""``heatflex`` command line: run, list and validate scenarios; FMU, InfluxDB, HIL tools."""
 
 from __future__ import annotations
 
@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_fmu_commands(sub)
     from scenarios.influx_cli import add_influx_commands
     add_influx_commands(sub)
+    from scenarios.hil_cli import add_hil_commands
+    add_hil_commands(sub)
     return p
 
 
