@@ -38,7 +38,7 @@ from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from hil.codec import RegisterMap, WriteRejected, decode, encode
-from hil.profile import Point, Profile
+from hil.profile import Point, Profile, sg_ready_state_from_contacts
 
 log = logging.getLogger("heatflex.modbus")
 
@@ -500,6 +500,7 @@ class ModbusDeviceClient:
         self._last_written: dict[str, tuple[float, float]] = {}
         self._reads = plan_reads([p for p in profile.points if p.access != "w"])
         self._heartbeat = 0
+        self.faults = Faults()  # what this master sees (injected on the client side)
         self._lock = threading.RLock()  # the stall watchdog may write fail-safe from its thread
         self.connected = False
 
@@ -593,9 +594,13 @@ class ModbusDeviceClient:
             rr = self._call(f"read {rd.table} {rd.address}+{rd.count}",
                             lambda fn=fn, rd=rd: fn(rd.address, count=rd.count, device_id=dev))
             data = rr.bits if rd.table in BIT_TABLES else rr.registers
+            swap = self.faults.swap_words
             for p in rd.points:
                 i = p.address - rd.address
-                out[p.name] = decode(p, [int(x) for x in data[i : i + p.n_registers]])
+                raw = [int(x) for x in data[i : i + p.n_registers]]
+                if swap and self.faults.applies_to(p.name):
+                    raw = _swap_words(p, raw)
+                out[p.name] = decode(p, raw)
         return out
 
     def heartbeat(self) -> None:
@@ -638,13 +643,23 @@ class ServerCore:
         self._out_points = [p for p in prof.points if p.attr and p.access != "r"]
         self._in_attrs = {p.attr: p.name for p in prof.points if p.attr and p.access == "r"}
         self._hb = prof.heartbeat.point if prof.heartbeat else None
+        self._attr_of = {p.name: p.attr for p in prof.points}
+        self._sg_from_contacts = False
 
     def step(self, dt_s: float, **inputs: Any) -> dict[str, Any]:
         """Serve ``inputs`` and return the controller's commands."""
         ep = self.endpoint
         ep.publish({self._in_attrs[a]: float(v) for a, v in inputs.items() if a in self._in_attrs})
-        ep.take_writes()
+        for name in ep.take_writes():  # SG-Ready: contacts or register, the later written wins
+            attr = self._attr_of.get(name)
+            if attr in ("sg_contact_1", "sg_contact_2"):
+                self._sg_from_contacts = True
+            elif attr == "sg_ready_state":
+                self._sg_from_contacts = False
         out: dict[str, Any] = {p.attr: ep.value(p.name) for p in self._out_points}
+        if self._sg_from_contacts and "sg_ready_state" in out:
+            out["sg_ready_state"] = float(sg_ready_state_from_contacts(
+                int(out.get("sg_contact_1", 0)), int(out.get("sg_contact_2", 0))))
         out["n_rejected"] = float(len(ep.rejected))
         if self._hb:
             out["heartbeat_age_s"] = ep.write_age_s(self._hb)
@@ -692,7 +707,15 @@ class ClientCore:
     def step(self, dt_s: float, **inputs: Any) -> dict[str, Any]:
         """Write commands + heartbeat, read the read-backs; apply the policy on loss."""
         n0 = len(self.client.stats.latencies_ms)
+        f = self.client.faults
         try:
+            if f.latency_s > 0.0:
+                time.sleep(f.latency_s)
+            if f.timeout:
+                raise ModbusDeviceError(f"{self.client.url}: no answer (injected timeout)")
+            if f.exception_code:
+                raise ModbusDeviceError(f"{self.client.url}: Modbus exception "
+                                        f"{f.exception_code} (injected)")
             if self.lost and self.policy == "fail_safe":
                 self.client.fail_safe()
             else:
@@ -703,7 +726,11 @@ class ClientCore:
             if self.lost:
                 self._event("device answers again")
                 self.lost = False
-            self._last = {self._rb[n]: v for n, v in values.items() if n in self._rb}
+            fresh = {self._rb[n]: v for n, v in values.items() if n in self._rb}
+            if f.stale:  # frozen read-backs: the injected points keep their last value
+                fresh.update({a: v for a, v in self._last.items()
+                              if f.applies_to(self.client.profile.by_attr(a).name)})
+            self._last = fresh
         except ModbusDeviceError as exc:
             if not self.lost:
                 self._event(f"device not answering: {exc} (policy {self.policy})")

@@ -19,7 +19,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     try:
         out = run_scenario(args.scenario, args.out, until, args.seed,
-                           progress=not args.quiet, influx_url=args.influx)
+                           progress=not args.quiet, influx_url=args.influx,
+                           realtime=args.realtime)
     except schema.ScenarioError as exc:
         for m in exc.messages:
             print(m, file=sys.stderr)
@@ -69,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--influx", default=None, metavar="URL",
                    help="also record to InfluxDB at URL (token from $INFLUX_TOKEN)")
+    r.add_argument("--realtime", action="store_true",
+                   help="pace to the wall clock (hil/pacer.py; lateness in run.json)")
     r.set_defaults(func=_cmd_run)
     ls = sub.add_parser("list", help="list the bundled scenarios")
     ls.set_defaults(func=_cmd_list)

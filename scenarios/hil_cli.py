@@ -215,6 +215,24 @@ def _cmd_certify(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
+def _cmd_ems(args: argparse.Namespace) -> int:
+    from hil.devices.reference_ems import run_ems
+    from hil.profile import ProfileError, load_profile
+    from hil.watchdog import Interrupted, terminate_as_exception
+
+    try:
+        profile = load_profile(args.profile)
+        with terminate_as_exception():
+            errors = run_ems(profile, args.device, args.T_low, args.T_high, args.period,
+                             args.steps)
+    except (ProfileError, ValueError) as exc:
+        print(f"heatflex ems: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, Interrupted):
+        return 0
+    return 1 if errors else 0
+
+
 def add_hil_commands(sub: Any) -> None:
     """Add ``serve`` and ``certify`` to the ``heatflex`` sub-command parser."""
     s = sub.add_parser("serve", help="run a virtual device as a Modbus server (real time)")
@@ -244,6 +262,16 @@ def add_hil_commands(sub: Any) -> None:
                    choices=["ignore_blocking", "ignore_limit", "no_block_limits"],
                    help="make the device deliberately wrong (for testing certify)")
     s.set_defaults(func=_cmd_serve)
+
+    e = sub.add_parser("ems", help="run the reference EMS (comfort-band SG-Ready controller) "
+                                   "against a Modbus device")
+    e.add_argument("--device", required=True, metavar="URL", help="modbus://HOST:PORT")
+    e.add_argument("--profile", default="sg_ready_heat_pump")
+    e.add_argument("--T-low", dest="T_low", type=float, default=21.0, help="°C")
+    e.add_argument("--T-high", dest="T_high", type=float, default=22.0, help="°C")
+    e.add_argument("--period", type=float, default=1.0, help="decision period, wall s")
+    e.add_argument("--steps", type=int, default=None, help="stop after N decisions")
+    e.set_defaults(func=_cmd_ems)
 
     c = sub.add_parser("certify", help="run a certification test programme against a device")
     csub = c.add_subparsers(dest="kind", required=True)

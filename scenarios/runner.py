@@ -19,6 +19,7 @@ from typing import Any
 
 from adapters import influx as influx_mod
 from adapters import parquet as parquet_mod
+from hil.watchdog import Interrupted, terminate_as_exception
 from scenarios import schema
 from scenarios.catalog import resolve_scenario_path
 from scenarios.kpi import compute_kpis
@@ -52,10 +53,13 @@ def run_scenario(
     progress: bool = True,
     report: bool = True,
     influx_url: str | None = None,
+    realtime: bool = False,
 ) -> Path:
     """Run a scenario; return the run folder.  Raises ScenarioError or RunFailed.
 
-    ``influx_url`` adds (or re-targets) an InfluxDB recorder, as ``heatflex run --influx``."""
+    ``influx_url`` adds (or re-targets) an InfluxDB recorder, as ``heatflex run --influx``;
+    ``realtime`` paces the run to the wall clock (``heatflex run --realtime``; a scenario with
+    ``[hil]`` is paced anyway)."""
     path = resolve_scenario_path(str(scenario))
     sc, _raw = schema.load_scenario(path)
     sc = schema.absolutize_paths(sc, path.resolve().parent)
@@ -70,6 +74,8 @@ def run_scenario(
         recs = [r for r in schema.resolved_dict(sc)["recorders"] if r["type"] != "influx"]
         old = next((r for r in schema.resolved_dict(sc)["recorders"] if r["type"] == "influx"), {})
         updates["recorders"] = [*recs, {**old, "type": "influx", "url": influx_url}]
+    if realtime and sc.hil is None:
+        updates["hil"] = {"realtime": True}
     if updates:
         sc = schema.validate_data({**schema.resolved_dict(sc), **updates}, str(path))
     resolved = schema.resolved_dict(sc)
@@ -87,7 +93,7 @@ def run_scenario(
         "start": sc.start.isoformat(),
         "end": (sc.start + timedelta(seconds=sc.duration_s)).isoformat(),
         "step_s": sc.step,
-        "mode": "as-fast-as-possible",
+        "mode": "as-fast-as-possible" if sc.hil is None else "paced",
         "versions": _versions(),
         "started_utc": datetime.now(UTC).isoformat(),
     }
@@ -102,8 +108,9 @@ def run_scenario(
         assembled = assemble(sc, out, run_id)
         meta["steps"] = int(assembled.until // max(1, round(sc.step / sc.time_resolution)))
         meta["site"] = assembled.site.info
-        assembled.world.run(until=assembled.until, print_progress=progress)
-    except Exception as exc:  # noqa: BLE001 — reported with traceback below
+        with terminate_as_exception():  # SIGTERM → Interrupted: the finally below still runs
+            assembled.world.run(until=assembled.until, print_progress=progress)
+    except (Exception, Interrupted, KeyboardInterrupt) as exc:  # reported with traceback below
         import traceback
 
         error = traceback.format_exc()
@@ -113,6 +120,9 @@ def run_scenario(
         for rec in list(parquet_mod.ACTIVE):
             rec.close()
         influx_stats = influx_mod.close_all()
+        if assembled is not None and assembled.hil is not None:
+            assembled.hil.close()  # devices to fail-safe, server stopped — before anything else
+            meta["hil"] = assembled.hil.stats()
         if assembled is not None:
             assembled.site.close()
         if assembled is not None and error is not None:
@@ -139,7 +149,16 @@ def run_scenario(
     frames = parquet_mod.read_timeseries(out / "timeseries")
     comfort = sc.site.comfort
     kpis = compute_kpis(frames, comfort.T_low_C, comfort.T_high_C, step_s=sc.step)
-    _write_json(out / "summary.json", {"kpis": kpis, "verdicts": {}})
+    summary: dict[str, Any] = {"kpis": kpis, "verdicts": {}}
+    if "hil" in meta:
+        pacing = meta["hil"]["pacing"]
+        summary["valid"] = bool(pacing["valid"])
+        summary["verdicts"]["realtime"] = {
+            "pass": bool(pacing["valid"]), "value": pacing["lateness_max_ms"],
+            "limit": pacing.get("allowed_lateness_ms"), "unit": "ms",
+            "detail": f"{pacing['deadline_misses']} of {pacing['steps']} steps later than "
+                      "allowed; a run with misses is invalid"}
+    _write_json(out / "summary.json", summary)
     if report:
         write_report(out, frames, kpis, meta, comfort.T_low_C, comfort.T_high_C)
     meta["finished_utc"] = datetime.now(UTC).isoformat()

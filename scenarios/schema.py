@@ -122,6 +122,8 @@ class HeatPumpConfig(_Model):
     min_off: Duration = 600.0
     cop_correction: float = Field(0.95, gt=0, le=1.5)
     T_dhw_supply_C: float = Field(55.0, ge=30, le=75)
+    ramp_frac_per_s: float | None = Field(
+        None, gt=0, description="compressor ramp limit, modulation fraction per s; None = none")
 
     @field_validator("Q_rated_kW")
     @classmethod
@@ -181,6 +183,9 @@ class ComfortConfig(_Model):
 
 
 class SiteConfig(_Model):
+    n_houses: int = Field(1, ge=1, le=100_000)
+    size_spread_frac: float = Field(0.2, ge=0, lt=1)
+    T_room0_spread_K: float = Field(0.5, ge=0, le=5)
     building: BuildingConfig = BuildingConfig()
     heatpump: HeatPumpConfig = HeatPumpConfig()
     tank: TankConfig = TankConfig()
@@ -299,6 +304,151 @@ RecorderConfig = Annotated[ParquetRecorderConfig | InfluxRecorderConfig,
                            Field(discriminator="type")]
 
 
+class HilServeConfig(_Model):
+    """The testbed serves its simulated heat pump over Modbus to an external controller.
+
+    The controller's writes to the profile's writable points (``sg_ready_state``,
+    ``P_limit_kW``, ...) become the heat pump's inputs in place of the scenario controller's."""
+
+    profile: str = "sg_ready_heat_pump"
+    host: str = "127.0.0.1"
+    port: int = Field(5020, ge=0, le=65535, description="0 = any free port (logged in run.json)")
+    allow: list[str] = Field(default_factory=list, description="client IPs; empty = any")
+
+
+class HilDeviceConfig(_Model):
+    """A device the testbed commands as Modbus master (a real heat pump or a virtual one)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    profile: str = "sg_ready_heat_pump"
+    url: str = Field(pattern=r"^modbus(\+rtu)?://", description="modbus://HOST:PORT[/UNIT]")
+    timeout: PositiveDuration = 0.5
+    retries: int = Field(1, ge=0, le=10)
+    on_not_answering: Literal["hold_last", "fail_safe", "abort"] = "hold_last"
+    commands: list[str] = Field(default_factory=lambda: ["sg_ready_state"],
+                                description="controller outputs written to the device")
+
+
+class HilFaultConfig(_Model):
+    """A fault injected from ``at`` for ``duration`` into the served device or a named device."""
+
+    target: str = Field("serve", description="'serve' or the name of a [[hil.devices]] entry")
+    at: Duration
+    duration: PositiveDuration
+    latency_s: float = Field(0.0, ge=0)
+    timeout: bool = False
+    exception_code: int | None = Field(None, ge=1, le=11)
+    stale: bool = False
+    swap_words: bool = False
+    points: list[str] = Field(default_factory=list)
+
+
+class HilConfig(_Model):
+    """Hardware in the loop: real-time pacing, Modbus server/devices, faults."""
+
+    realtime: bool = True
+    speed: float = Field(1.0, gt=0, description="simulated seconds per wall second")
+    allowed_lateness_ms: float = Field(50.0, gt=0)
+    abort_on_lateness: bool = False
+    stall_timeout: PositiveDuration = 5.0
+    serve: HilServeConfig | None = None
+    devices: list[HilDeviceConfig] = Field(default_factory=list)
+    faults: list[HilFaultConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _targets(self) -> HilConfig:
+        names = [d.name for d in self.devices]
+        if len(set(names)) != len(names):
+            raise ValueError(f"devices: names must be unique, got {names}")
+        allowed = (["serve"] if self.serve else []) + names
+        for f in self.faults:
+            if f.target not in allowed:
+                raise ValueError(f"faults: target {f.target!r} unknown; allowed: {allowed}")
+        return self
+
+
+class IncidentConfig(_Model):
+    """A dimensioning incident of the dynamic frequency model: from ``at`` on, ``P_lost_MW`` of
+    generation is missing (negative = loss of load)."""
+
+    at: Duration
+    P_lost_MW: float = Field(1450.0, ge=-5000, le=5000)
+
+
+class FrequencyConfig(_Model):
+    """The grid frequency the fleet sees: the dynamic Nordic swing model with the fleet's response
+    fed back, or a recorded frequency CSV replayed (see docs/models/frequency.md)."""
+
+    mode: Literal["dynamic", "profile"] = "dynamic"
+    step: PositiveDuration = 1.0
+    case: Literal["performance", "stability"] = "performance"
+    noise: bool = True
+    incidents: list[IncidentConfig] = []
+    path: str | None = None
+    format: Literal["auto", "fingrid", "generic"] = "auto"
+    interpolation: Literal["linear", "step"] = "linear"
+    offset: Duration = 0.0
+
+    @model_validator(mode="after")
+    def _path_for_profile(self) -> FrequencyConfig:
+        if self.mode == "profile" and not self.path:
+            raise ValueError("mode = 'profile' needs path = '<frequency.csv>'")
+        if self.mode == "dynamic" and self.path:
+            raise ValueError("path is for mode = 'profile'")
+        return self
+
+
+FCR_PRODUCTS: tuple[str, ...] = ("fcr-n", "fcr-d-up", "fcr-d-down", "fcr-d-static")
+
+
+class FcrConfig(_Model):
+    """FCR provision by the heat pump(s): the product, capacity, operating point and the
+    measurement/controller settings used by ``heatflex certify fcr`` and by fleet runs."""
+
+    product: Literal[FCR_PRODUCTS] = "fcr-n"  # type: ignore[valid-type]
+    direction: Literal["up", "down"] = "up"
+    capacity_kW: float | Literal["auto"] = "auto"
+    capacity_share: float = Field(1.0, gt=0, le=1)
+    baseline_frac: float | Literal["auto"] = "auto"
+    may_stop: bool | Literal["auto"] = "auto"
+    T_FME: Duration = 1.0
+    deadband_Hz: float = Field(0.0, ge=0, le=0.01)
+    T_out_C: float = Field(0.0, ge=-30, le=30)
+    warmup: Duration = 300.0
+    endurance: bool = False
+    combined_fcr_n: bool = False
+    mode_shifting: bool = False
+    sine_periods: list[float] | None = None
+    allow_reduction: bool = False
+    ler: bool = False
+    E_res_kWh: float | None = Field(None, gt=0)
+    soc0_frac: float = Field(0.5, ge=0, le=1)
+    resource: str = Field("heatflex", pattern=r"^[A-Za-z0-9-]+$")
+    area: str = Field("DK2", pattern=r"^[A-Za-z0-9-]+$")
+    timezone: Literal["UTC", "CET"] = "UTC"
+    counterfactual: bool = True
+
+    @field_validator("capacity_kW")
+    @classmethod
+    def _cap_positive(cls, v: float | str) -> float | str:
+        if isinstance(v, float | int) and v <= 0:
+            raise ValueError("expected a positive capacity in kW or 'auto'")
+        return v
+
+    @field_validator("baseline_frac")
+    @classmethod
+    def _frac(cls, v: float | str) -> float | str:
+        if isinstance(v, float | int) and not 0.0 <= v <= 1.0:
+            raise ValueError("expected 'auto' or a fraction 0..1 of the compressor power range")
+        return v
+
+    @model_validator(mode="after")
+    def _ler_reservoir(self) -> FcrConfig:
+        if self.ler and self.E_res_kWh is None:
+            raise ValueError("ler = true needs E_res_kWh = <usable reservoir, electric kWh>")
+        return self
+
+
 class Scenario(_Model):
     """A complete scenario: what to run and how to judge it."""
 
@@ -314,7 +464,10 @@ class Scenario(_Model):
     weather: WeatherConfig = WeatherConfig()
     prices: PricesConfig = PricesConfig()
     controller: ControllerConfig
+    frequency: FrequencyConfig | None = None
+    fcr: FcrConfig | None = None
     recorders: list[RecorderConfig] = [ParquetRecorderConfig()]
+    hil: HilConfig | None = None
 
     @field_validator("start", "end")
     @classmethod
@@ -333,6 +486,20 @@ class Scenario(_Model):
             raise ValueError("end must be after start")
         if self.step / self.time_resolution != round(self.step / self.time_resolution):
             raise ValueError("step must be a whole number of time_resolution units")
+        if self.frequency is not None:
+            f_step = self.frequency.step
+            if f_step / self.time_resolution != round(f_step / self.time_resolution):
+                raise ValueError("frequency.step must be a whole number of time_resolution units")
+            if self.step / f_step != round(self.step / f_step):
+                raise ValueError("step must be a whole multiple of frequency.step")
+            if self.fcr is None:
+                raise ValueError("a [frequency] section needs an [fcr] section (the product the "
+                                 "fleet delivers)")
+            if self.site.heatpump.model != "native":
+                raise ValueError("FCR fleet runs need site.heatpump.model = 'native' (the "
+                                 "vectorised numpy model)")
+            if self.fcr.product != "fcr-n":
+                raise ValueError("fleet runs deliver fcr.product = 'fcr-n' (FCR-D fleets: not yet)")
         return self
 
     @property
@@ -374,6 +541,9 @@ def absolutize_paths(sc: Scenario, base: Path) -> Scenario:
         return str((base / p).resolve())
 
     w = sc.weather.model_copy(update={"path": fix(sc.weather.path)})
+    if sc.frequency is not None and sc.frequency.path is not None:
+        freq = sc.frequency.model_copy(update={"path": fix(sc.frequency.path)})
+        sc = sc.model_copy(update={"frequency": freq})
     tariff = sc.prices.tariff.model_copy(update={"path": fix(sc.prices.tariff.path)})
     pr = sc.prices.model_copy(update={"path": fix(sc.prices.path), "tariff": tariff})
     hp = sc.site.heatpump

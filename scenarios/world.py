@@ -24,6 +24,7 @@ import mosaik
 import numpy as np
 
 from adapters.records import SourceInfo
+from scenarios import hil_world
 from scenarios.schema import Scenario
 from simulators import building as building_mod
 from simulators import demand as demand_mod
@@ -102,12 +103,28 @@ class _HeatPumpInputs:
         return self.core.step(dt_s, **inputs)
 
 
+def house_diversity(sc: Scenario, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded per-house factors of a fleet: floor-area scale (1 ± ``size_spread_frac``, uniform)
+    and initial room temperature offset (± ``T_room0_spread_K``, uniform), each (N,).
+
+    A single house (``n_houses = 1``) gets exactly the configured house (scale 1, offset 0)."""
+    n = sc.site.n_houses
+    if n == 1:
+        return np.ones(1), np.zeros(1)
+    rng = np.random.default_rng([int(seed), 0x5EED])
+    s, dT = sc.site.size_spread_frac, sc.site.T_room0_spread_K
+    return rng.uniform(1.0 - s, 1.0 + s, n), rng.uniform(-dT, dT, n)
+
+
 def build_site(sc: Scenario, seed: int | None = None) -> Site:
-    """Build every model core of the scenario's site (vectorised, N = 1)."""
+    """Build every model core of the scenario's site, vectorised over ``site.n_houses`` houses
+    (one house: exactly the configured one; a fleet: seeded diversity of size and initial room
+    temperature, see :func:`house_diversity`)."""
     seed = sc.seed if seed is None else seed
     dur = sc.duration_s
     site = sc.site
-    n = 1
+    n = site.n_houses
+    scale, dT0 = house_diversity(sc, seed)
 
     # Boundary conditions
     if sc.weather.source == "reference":
@@ -139,18 +156,30 @@ def build_site(sc: Scenario, seed: int | None = None) -> Site:
         overrides["area_m2"] = b.area_m2
     if b.H_air_structure_W_per_m2K is not None:
         overrides["H_air_structure_W_per_m2K"] = b.H_air_structure_W_per_m2K
-    bparams = building_mod.building_params(b.category, year=b.year, **overrides)
-    building = building_mod.Building(bparams, T_room0_C=b.T_room0_C)
+    if n > 1:
+        area = b.area_m2 if b.area_m2 is not None else float(np.asarray(
+            building_mod.building_params(b.category, year=b.year).area_m2).ravel()[0])
+        overrides["area_m2"] = area * scale
+        bparams = building_mod.building_params([b.category] * n, year=b.year, **overrides)
+        building = building_mod.Building(bparams, T_room0_C=b.T_room0_C + dT0)
+    else:
+        bparams = building_mod.building_params(b.category, year=b.year, **overrides)
+        building = building_mod.Building(bparams, T_room0_C=b.T_room0_C)
 
     # Heat pump, sized at −12 °C for space heating + mean DHW (iPower §3)
     hp = site.heatpump
     emitter = hp.emitter if hp.emitter != "auto" else (
         "floor" if b.category.startswith("FLO") else "radiator")
-    H_W_per_K = float(np.asarray(building.H_W_per_K).ravel()[0])
-    gains_W = float(np.asarray(bparams.Q_gains_W).ravel()[0])
+    if n > 1:
+        H_W_per_K: Any = np.asarray(building.H_W_per_K, dtype=float).ravel()
+        gains_W: Any = np.asarray(bparams.Q_gains_W, dtype=float).ravel()
+    else:
+        H_W_per_K = float(np.asarray(building.H_W_per_K).ravel()[0])
+        gains_W = float(np.asarray(bparams.Q_gains_W).ravel()[0])
     if hp.Q_rated_kW == "auto":
-        q_rated = float(heatpump_mod.design_heat_load_kW(
-            H_W_per_K, Q_gains_W=0.0, Q_dhw_mean_kW=site.dhw.kwh_per_day / 24.0))
+        q_rated: Any = heatpump_mod.design_heat_load_kW(
+            H_W_per_K, Q_gains_W=0.0, Q_dhw_mean_kW=site.dhw.kwh_per_day / 24.0)
+        q_rated = float(q_rated) if n == 1 else np.asarray(q_rated, dtype=float)
     else:
         q_rated = float(hp.Q_rated_kW)
     hparams = heatpump_mod.HeatPumpParams(
@@ -158,6 +187,8 @@ def build_site(sc: Scenario, seed: int | None = None) -> Site:
         compressor_share=hp.compressor_share, backup_efficiency=hp.backup_efficiency,
         modulation_min_frac=hp.modulation_min_frac, min_on_s=hp.min_on, min_off_s=hp.min_off,
         cop_correction=hp.cop_correction, year=b.year, T_dhw_supply_C=hp.T_dhw_supply_C,
+        ramp_frac_per_s=(heatpump_mod.RAMP_FRAC_PER_S_DEFAULT if hp.ramp_frac_per_s is None
+                         else hp.ramp_frac_per_s),
     )
     if hp.model == "native":
         heatpump: Any = heatpump_mod.HeatPump(hparams, n=n)
@@ -190,9 +221,15 @@ def build_site(sc: Scenario, seed: int | None = None) -> Site:
             expensive_quantile=c.expensive_quantile, horizon_h=int(round(c.horizon / 3600)),
             dhw_T_boost_C=c.dhw_T_boost_C,
         )
+    def _info(x: Any) -> float:  # one house: its value; a fleet: the mean
+        return float(np.mean(np.asarray(x, dtype=float)))
+
     info: dict[str, Any] = {
-        "Q_rated_kW": q_rated, "Q_compressor_kW": q_comp, "H_W_per_K": H_W_per_K,
-        "area_m2": float(np.asarray(bparams.area_m2).ravel()[0]), "heatpump_model": hp.model}
+        "Q_rated_kW": _info(q_rated), "Q_compressor_kW": _info(q_comp),
+        "H_W_per_K": _info(H_W_per_K), "area_m2": _info(bparams.area_m2),
+        "heatpump_model": hp.model}
+    if n > 1:
+        info["n_houses"] = n
     if hp.model == "fmu":
         info["heatpump_fmu"] = str(getattr(heatpump, "path", hp.fmu))
     return Site(weather, prices, demand, building, heatpump, tank, controller, info)
@@ -252,6 +289,7 @@ class Assembled:
     until: int
     site: Site
     recorder_dir: Path
+    hil: Any = None  # scenarios.hil_world.HilParts when the scenario has [hil]
 
 
 def _floats(d: dict[str, Any]) -> dict[str, Any]:
@@ -314,7 +352,10 @@ def assemble(
     world.connect(weather, heatpump, *[a for a in WEATHER_OUT if a in hp_in])
     world.connect(weather, controller, "T_out_C")
     world.connect(market, controller, "price_forecast")
-    world.connect(controller, heatpump, *[a for a in CONTROLLER_OUT if a in hp_in])
+    # an external controller served over Modbus ([hil.serve]) commands these instead
+    served = hil_world.commanded_attrs(sc.hil, hp_in) if sc.hil is not None else set()
+    world.connect(controller, heatpump,
+                  *[a for a in CONTROLLER_OUT if a in hp_in and a not in served])
     world.connect(heatpump, building, ("Q_sh_kW", "Q_heat_kW"))
     world.connect(heatpump, tank, ("Q_dhw_kW", "Q_charge_kW"), ("T_supply_C", "T_charge_C"))
     world.connect(demand, tank, ("Q_dhw_demand_kW", "Q_draw_kW"))
@@ -333,6 +374,15 @@ def assemble(
         tank.full_id: SourceInfo("tank", "house"),
         controller.full_id: SourceInfo("controller", "house"),
     }
+    hil_parts, hil_ents, hil_attrs = None, {}, {}
+    if sc.hil is not None:
+        hil_parts, hil_ents = hil_world.add_hil(
+            world, sc.hil, step, start,
+            {"weather": weather, "building": building, "heatpump": heatpump, "tank": tank,
+             "controller": controller}, hp_in,
+            {"weather": WEATHER_OUT, "building": BUILDING_OUT, "heatpump": hp_out,
+             "tank": TANK_OUT, "controller": CONTROLLER_OUT}, sources)
+        hil_attrs = hil_world.recorder_attrs(hil_parts, hil_ents, world)
     parquet = next((r for r in sc.recorders if r.type == "parquet"), None)
     recorders = [world.start("Recorder", sim_id="Recorder", step_size=step).Recorder.create(
         1, out_dir=str(ts_dir), run_id=run_id, scenario=sc.name, start=sc.start,
@@ -353,4 +403,6 @@ def assemble(
         world.connect(heatpump, recorder, *hp_out)
         world.connect(tank, recorder, *TANK_OUT)
         world.connect(controller, recorder, *CONTROLLER_OUT)
-    return Assembled(world, until, site, ts_dir)
+        for ent in hil_ents.values():
+            world.connect(ent, recorder, *hil_attrs[ent.full_id])
+    return Assembled(world, until, site, ts_dir, hil_parts)

@@ -381,3 +381,75 @@ def test_certify_reports_an_unreachable_device(tmp_path) -> None:
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "modbus://" in r.stderr
 
+
+
+# -- a full HIL loop through `heatflex run`: simulated house ↔ EMS in another process ----------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(port: int, timeout_s: float = 60.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def test_realtime_hil_loop_with_external_ems_and_fault(tmp_path) -> None:
+    import tomllib
+
+    import pandas as pd
+
+    port = _free_port()
+    lib = Path(__file__).parents[1] / "scenarios" / "library" / "hil_sg_ready_loop.toml"
+    text = lib.read_text().replace("port = 5020", f"port = {port}")
+    text = text.replace('step = "1s"', 'step = "0.5s"\ntime_resolution = 0.5')
+    text = text.replace('at = "10min"', 'at = "10s"').replace('duration = "30s"',
+                                                            'duration = "4s"')
+    sc = tmp_path / "loop.toml"
+    sc.write_text(text)
+    assert tomllib.loads(text)["hil"]["serve"]["port"] == port
+    run = subprocess.Popen([HEATFLEX, "run", str(sc), "--until", "32s", "--out",
+                            str(tmp_path / "run"), "--quiet"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    _wait_port(port)
+    # the EMS blocks the heat pump when the room is above 21.0 °C (it starts at 21.5 °C)
+    ems = subprocess.run([HEATFLEX, "ems", "--device", f"modbus://127.0.0.1:{port}",
+                          "--T-low", "20.5", "--T-high", "21.0", "--period", "0.5",
+                          "--steps", "60"], capture_output=True, text=True, timeout=120)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, out + err
+    lines = [json.loads(x) for x in ems.stdout.splitlines()]
+    decisions = [x for x in lines if "sg_ready_state" in x]
+    errors = [x for x in lines if "error" in x]
+    assert decisions and all(d["sg_ready_state"] == 1 for d in decisions)
+    assert errors and all("exception 6" in e["error"] for e in errors)  # the injected fault
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    pacing = meta["hil"]["pacing"]
+    assert pacing["steps"] >= 60
+    assert meta["mode"] == "paced"
+    assert meta["hil"]["serve"]["requests"] > 60
+    assert any("fault on serve on" in e["event"] for e in meta["hil"]["events"])
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert "valid" in summary and summary["verdicts"]["realtime"]["unit"] == "ms"
+    hil = pd.read_parquet(tmp_path / "run" / "timeseries" / "hil.parquet")
+    serve = hil[hil["entity"] == "serve"][["time", "sg_ready_state"]]
+    hp = pd.read_parquet(tmp_path / "run" / "timeseries" / "heatpump.parquet")
+    both = serve.merge(hp[["time", "P_el_kW"]], on="time")
+    blocked = both[both["sg_ready_state"] == 1.0]
+    assert len(blocked) >= 20  # what the EMS wrote reached the co-simulation...
+    assert (blocked["P_el_kW"] == 0.0).all()  # ...and blocked the simulated heat pump
+    assert serve["sg_ready_state"].iloc[-1] == 2.0  # the EMS wrote its fail-safe on exit
+    pacer = hil[hil["entity"] == "pacer"]
+    assert pacer["wall_time_s"].diff().dropna().median() == pytest.approx(0.5, abs=0.05)
