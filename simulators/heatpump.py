@@ -13,7 +13,8 @@ curves, the source temperatures and the sizing rule follow the iPower WP5.5 busi
   installation year (1 / 1.067 / 1.133 for 2020 / 2025–2030 / 2035).
 * Dynamics: inverter compressor with a minimum modulation, anti-short-cycle minimum on/off
   times, electric backup heater for the part of a request above compressor capacity, and the four
-  SG-Ready states.
+  SG-Ready states; optionally an electric-power setpoint for the compressor (FCR), a compressor
+  ramp-rate limit (integrated exactly within a step) and a §14a EnWG power limit.
 
 Powers are means over a step, in kW; consumption is positive. Temperatures in °C, times in s.
 """
@@ -142,6 +143,19 @@ AIR_SUBSTITUTE_MODEL: str = "EN14511-substitute"
 AIR_CAPACITY_SLOPE_PER_K_DEFAULT: float = 0.02
 AIR_CAPACITY_MAX_FRAC_DEFAULT: float = 1.3
 
+# --- Power control (FCR setpoint, ramp limit, §14a dimming) ---------------------------------------
+RAMP_FRAC_PER_S_DEFAULT: float = math.inf
+"""Default compressor ramp limit: none, so results at 60 s+ steps stay those of the plain model."""
+RAMP_FRAC_PER_S_INVERTER: float = 0.02
+"""Typical inverter air/water compressor ramp, modulation fraction per s (≈ 50 s from 0 to full).
+
+[ASSUMPTION, not from a primary source] Inverter drives accelerate scroll/rotary compressors at a
+few Hz/s over a ~20–120 Hz speed range to protect lubrication and the refrigerant circuit, i.e.
+roughly 1–3 %/s of the range; 2 %/s is the middle. Use it for FCR studies of an unmodified unit;
+a unit tuned for FCR (fast ramp) needs ≳ 10 %/s to deliver 86 % of 0.7·P_max within 7.5 s."""
+P_LIMIT_MIN_KW_14A: float = 4.2
+"""§14a EnWG guaranteed minimum grid draw while dimmed, kW (standards reference §3.3)."""
+
 
 # ==================================================================================================
 # Validation helpers
@@ -243,6 +257,33 @@ def _clip(x: Any, lo: Any, hi: Any) -> Any:
         x = lo if x < lo else x
         return hi if x > hi else x
     return np.minimum(np.maximum(x, lo), hi)
+
+
+def _minimum(a: Any, b: Any) -> Any:
+    """min(a, b) for Python floats (fast path) or arrays."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a if a < b else b
+    return np.minimum(a, b)
+
+
+def _maximum(a: Any, b: Any) -> Any:
+    """max(a, b) for Python floats (fast path) or arrays."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a if a > b else b
+    return np.maximum(a, b)
+
+
+def _ramp_mean(m0: Any, target: Any, reach: Any) -> tuple[Any, Any]:
+    """(step mean, end value) of a path from ``m0`` toward ``target`` moving at most ``reach``.
+
+    The path is linear at the ramp rate until it reaches the target (after the fraction
+    φ = min(|target − m0|/reach, 1) of the step), then flat: end = m0 + clip(d, −reach, reach)
+    and mean = end − (end − m0)·φ/2. ``reach`` = rate·dt > 0 (``inf`` = jump to the target).
+    """
+    d = target - m0
+    end = m0 + _clip(d, -reach, reach)
+    phi = _minimum(abs(d) / reach, 1.0)
+    return end - (end - m0) * phi * 0.5, end
 
 
 def _where(cond: Any, a: Any, b: Any) -> Any:
@@ -429,6 +470,11 @@ class HeatPumpParams:
         air_capacity_slope_per_K: air source only — relative compressor capacity gain per K of
             outdoor temperature above −12 °C (SUBSTITUTE, see module constants).
         air_capacity_max_frac: air source only — cap of that relative capacity (SUBSTITUTE).
+        ramp_frac_per_s: largest change of the compressor modulation (fraction of its current
+            capacity) per second, up and down, including the run-up after a start; stops are
+            instantaneous. ``inf`` (default) = no ramp limit. See ``RAMP_FRAC_PER_S_INVERTER``.
+        P_limit_min_kW: guaranteed minimum grid draw under a ``P_limit_kW`` dimming command, kW
+            (§14a EnWG: 4.2 kW).
     """
 
     source: LabelLike = "ground"
@@ -444,6 +490,8 @@ class HeatPumpParams:
     T_dhw_supply_C: ArrayLike = 55.0
     air_capacity_slope_per_K: ArrayLike = AIR_CAPACITY_SLOPE_PER_K_DEFAULT
     air_capacity_max_frac: ArrayLike = AIR_CAPACITY_MAX_FRAC_DEFAULT
+    ramp_frac_per_s: ArrayLike = RAMP_FRAC_PER_S_DEFAULT
+    P_limit_min_kW: ArrayLike = P_LIMIT_MIN_KW_14A
 
     def __post_init__(self) -> None:
         _labels(self.source, SOURCES, "source")
@@ -459,6 +507,11 @@ class HeatPumpParams:
         _check_range("T_dhw_supply_C", self.T_dhw_supply_C, T_SUPPLY_MIN_C, T_SUPPLY_HI_C)
         _check_range("air_capacity_slope_per_K", self.air_capacity_slope_per_K, 0.0, 0.2)
         _check_range("air_capacity_max_frac", self.air_capacity_max_frac, 1.0, 3.0)
+        ramp = np.asarray(self.ramp_frac_per_s, dtype=float)
+        if not np.all(ramp > 0.0):  # also rejects NaN; +inf (no limit) is allowed
+            bad = ramp[~(ramp > 0.0)].ravel()[0].item() if ramp.ndim else float(ramp)
+            raise ValueError(f"ramp_frac_per_s={bad!r} is out of range; allowed (0, inf]")
+        _check_range("P_limit_min_kW", self.P_limit_min_kW, 0.0, np.inf)
 
 
 _OUTPUTS: tuple[str, ...] = (
@@ -538,11 +591,16 @@ class HeatPump:
         self._any_air = bool(np.any(is_air))
         # Ground source: constant capacity, so the minimum-modulation output is a constant too.
         self._q_min_ground = self._mod_min * self._q_comp_design
+        ramp = per_unit("ramp_frac_per_s")
+        self._ramp = u(ramp)
+        self._has_ramp = bool(np.any(np.isfinite(ramp)))
+        self._p_limit_min = u(per_unit("P_limit_min_kW"))
 
         # State, uniform at the start (hence scalars); it becomes (N,) arrays once units differ.
         self._on: bool | np.ndarray = False
         self._t_state_s: float | np.ndarray = math.inf  # time in the current on/off state, s
         self._starts: float | np.ndarray = 0.0
+        self._mod: float | np.ndarray = 0.0  # instantaneous modulation at the end of the step
 
     # ---------------------------------------------------------------------------------------------
     def compressor_capacity_kW(self, T_out_C: ArrayLike) -> np.ndarray:
@@ -595,6 +653,34 @@ class HeatPump:
             raise ValueError(f"{name}={x!r} must be finite")
         return x
 
+    def _optional_input(self, name: str, value: Any) -> tuple[Any, Any] | None:
+        """An optional per-unit power input (NaN = absent for that unit), kW.
+
+        Returns None when absent for every unit, else ``(value, given)`` with NaN replaced by 0
+        and ``given`` a Python bool (scalar, or N = 1) or a bool (N,) array. Values must be >= 0.
+        """
+        if value is None:
+            return None
+        arr = self._per_unit_array(name, value)
+        if arr is None or self.n == 1:
+            x = float(value) if arr is None else float(np.asarray(arr, dtype=float)[0])
+            if math.isnan(x):
+                return None
+            if not (math.isfinite(x) and x >= 0.0):
+                raise ValueError(f"{name}={x!r} is not allowed; use a finite value >= 0 or NaN")
+            return x, True
+        arr = np.asarray(arr, dtype=float)
+        given = ~np.isnan(arr)
+        if not given.any():
+            return None
+        vals = arr[given]
+        if not (np.all(np.isfinite(vals)) and vals.min() >= 0.0):
+            bad = vals[~(np.isfinite(vals) & (vals >= 0.0))][0].item()
+            raise ValueError(f"{name}={bad!r} is not allowed; use a finite value >= 0 or NaN")
+        if given.all():
+            return arr, True
+        return np.where(given, arr, 0.0), given
+
     def _out(self, x: Any, copy: bool = False) -> np.ndarray:
         """(N,) float output, always a new array.
 
@@ -617,6 +703,8 @@ class HeatPump:
         T_out_168h_C: ArrayLike,
         dhw_mode: bool | Sequence[bool] | np.ndarray = False,
         sg_ready_state: int | Sequence[int] | np.ndarray = 2,
+        P_el_set_kW: ArrayLike | None = None,
+        P_limit_kW: ArrayLike | None = None,
     ) -> dict[str, np.ndarray]:
         """Advance all units by ``dt_s`` seconds and return mean powers over the step.
 
@@ -630,6 +718,14 @@ class HeatPump:
             sg_ready_state: 1 block (compressor and backup off, overrides min on time),
                 2 normal, 3 increased operation (= 2 here; the controller raises set points),
                 4 forced on (compressor at full capacity, min off time still respected).
+            P_el_set_kW: electric-power setpoint of the compressor, kW (>= 0; None/NaN = follow
+                ``Q_req_kW``). The compressor runs at it, clipped to [P_min, P_max] of the
+                current operating point; below P_min/2 (nearest feasible power: 0) it is asked to
+                stop (on/off units: run if >= P_max/2). Min on/off times still apply;
+                SG-Ready 1 and 4 override it. The backup heater still follows ``Q_req_kW``.
+            P_limit_kW: §14a dimming, kW (None/NaN = none): total draw incl. backup is kept
+                <= max(P_limit_kW, ``P_limit_min_kW``); the backup heater is cut first, then the
+                compressor modulates down; a compressor that cannot run that low stops at once.
 
         Returns:
             Fresh (N,) arrays: P_el_kW, P_el_compressor_kW, P_backup_kW, Q_th_kW, Q_sh_kW,
@@ -650,26 +746,29 @@ class HeatPump:
         t_168 = self._input("T_out_168h_C", T_out_168h_C)
         blocked, forced = self._sg_flags(sg_ready_state)
         dhw = self._flag("dhw_mode", dhw_mode)
+        p_set = self._optional_input("P_el_set_kW", P_el_set_kW)
+        p_lim = self._optional_input("P_limit_kW", P_limit_kW)
 
         # Temperatures and field COP of the compressor. T_sup needs no clipping for the COP
         # model: the heating curve is clipped to [30, 55] °C and T_dhw_supply_C validated so.
         # The source temperature is clipped to the COP model's range [−20, 20] °C; the ground
         # floor (0 °C) lies inside it, so one clip does both for ground source.
-        is_air = self._is_air
-        if isinstance(is_air, bool):
-            t_src_lo = T_SOURCE_MIN_C if is_air else T_GROUND_FLOOR_C
-            t_src = _clip(t_out if is_air else t_168, t_src_lo, T_SOURCE_MAX_C)
-        else:
-            t_src = np.where(is_air, t_out, np.maximum(t_168, T_GROUND_FLOOR_C))
-            t_src = _clip(t_src, T_SOURCE_MIN_C, T_SOURCE_MAX_C)
-        t_curve = _clip(self._c0 + self._c1 * t_24, T_SUPPLY_MIN_C, self._sup_hi)
-        t_sup = _where(dhw, self._T_dhw_C, t_curve)
-        cop_c = _cop_in_range(t_src, t_sup, self._a35, self._b35, self._a55, self._b55)
+        t_sup, cop_c = self._compressor_cop(t_out, t_24, t_168, dhw)
+
+        q_cap = self._capacity(t_out)
+        q_min = self._q_min_ground if not self._any_air else self._mod_min * q_cap
+        # §14a: allowed draw (inf where not dimmed); a compressor whose minimum is above it stops.
+        lim_block: Any = False
+        if p_lim is not None:
+            p_allow = _where(p_lim[1], _maximum(p_lim[0], self._p_limit_min), math.inf)
+            lim_block = q_min > p_allow * cop_c
 
         # On/off decision with anti-short-cycle times and SG-Ready overrides.
         on, t_state = self._on, self._t_state_s
         off = _not(on)
         want = q_req > 0.0
+        if p_set is not None:  # the nearest feasible power: stop below half of P_min
+            want = _where(p_set[1], p_set[0] * cop_c >= 0.5 * q_min, want)
         if forced is not False:
             want = want | forced
         keep = on & (want | (t_state < self._min_on_s))
@@ -677,22 +776,32 @@ class HeatPump:
         new_on = keep | start
         if blocked is not False:
             new_on = new_on & _not(blocked)
+        if lim_block is not False:
+            new_on = new_on & _not(lim_block)
         self._t_state_s = _where(new_on != on, dt, t_state + dt)
         self._starts = self._starts + (new_on & off)
         self._on = new_on
 
         # Heat split: compressor first (within [min modulation, capacity]), backup above capacity.
-        q_cap = self._capacity(t_out)
-        q_min = self._q_min_ground if not self._any_air else self._mod_min * q_cap
         q_comp_target = _clip(q_req, q_min, q_cap)
+        if p_set is not None:
+            q_comp_target = _where(p_set[1], _clip(p_set[0] * cop_c, q_min, q_cap), q_comp_target)
         if forced is not False:
             q_comp_target = _where(forced, q_cap, q_comp_target)
-        q_comp = _where(new_on, q_comp_target, 0.0)
+        if p_lim is not None:
+            q_comp_target = _minimum(q_comp_target, p_allow * cop_c)
+        if self._has_ramp:
+            q_comp = self._ramped_heat(new_on, q_comp_target, q_cap, dt, n)
+        else:
+            q_comp = _where(new_on, q_comp_target, 0.0)
         q_bu = _clip(q_req - q_cap, 0.0, self._q_bu_max)
         if blocked is not False:
             q_bu = _where(blocked, 0.0, q_bu)
         p_comp = q_comp / cop_c
         p_bu = q_bu * self._inv_bu_eff
+        if p_lim is not None:  # the backup heater gets what the compressor leaves of the limit
+            p_bu = _minimum(p_bu, _maximum(p_allow - p_comp, 0.0))
+            q_bu = p_bu / self._inv_bu_eff
         p_el = p_comp + p_bu
         q_th = q_comp + q_bu
         if self._any_air:  # the air-source capacity reaches 0 only far below any climate
@@ -718,6 +827,53 @@ class HeatPump:
             "starts": out(self._starts, copy=True),
             "modulation_frac": out(modulation),
         }
+
+    def _ramped_heat(self, new_on: Any, q_target: Any, q_cap: Any, dt: float, n: int) -> Any:
+        """Step-mean compressor heat of a rate-limited modulation trajectory, kW.
+
+        The modulation m (fraction of the current capacity) moves from its value at the end of
+        the previous step (0 after a stop, so a start runs up from 0) toward the target at
+        ``ramp_frac_per_s``; the step mean of that piecewise-linear path is exact. Stops are
+        instantaneous.
+        """
+        m0 = self._mod
+        m_target = _where(new_on, _ratio_or_zero(q_target, q_cap, n), 0.0)
+        m_mean, m_end = _ramp_mean(m0, m_target, self._ramp * dt)
+        self._mod = _where(new_on, m_end, 0.0)
+        return _where(new_on, m_mean * q_cap, 0.0)
+
+    def compressor_power_range_kW(
+        self,
+        T_out_C: ArrayLike,
+        T_out_24h_C: ArrayLike,
+        T_out_168h_C: ArrayLike,
+        dhw_mode: bool | Sequence[bool] | np.ndarray = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Compressor electric power at minimum modulation and at capacity, kW, each (N,).
+
+        The ``[P_min, P_max]`` range that ``P_el_set_kW`` is clipped to while the compressor
+        runs (at the given temperatures and mode); an FCR controller uses it for the maintained
+        capacity. Does not change the state.
+        """
+        t_out = self._input("T_out_C", T_out_C)
+        cop_c = self._compressor_cop(
+            t_out, self._input("T_out_24h_C", T_out_24h_C),
+            self._input("T_out_168h_C", T_out_168h_C), self._flag("dhw_mode", dhw_mode))[1]
+        q_cap = self._capacity(t_out)
+        return self._out(self._mod_min * q_cap / cop_c), self._out(q_cap / cop_c)
+
+    def _compressor_cop(self, t_out: Any, t_24: Any, t_168: Any, dhw: Any) -> tuple[Any, Any]:
+        """(supply temperature °C, field compressor COP) for the step's inputs."""
+        is_air = self._is_air
+        if isinstance(is_air, bool):
+            t_src_lo = T_SOURCE_MIN_C if is_air else T_GROUND_FLOOR_C
+            t_src = _clip(t_out if is_air else t_168, t_src_lo, T_SOURCE_MAX_C)
+        else:
+            t_src = np.where(is_air, t_out, np.maximum(t_168, T_GROUND_FLOOR_C))
+            t_src = _clip(t_src, T_SOURCE_MIN_C, T_SOURCE_MAX_C)
+        t_curve = _clip(self._c0 + self._c1 * t_24, T_SUPPLY_MIN_C, self._sup_hi)
+        t_sup = _where(dhw, self._T_dhw_C, t_curve)
+        return t_sup, _cop_in_range(t_src, t_sup, self._a35, self._b35, self._a55, self._b55)
 
     def _flag(self, name: str, value: Any) -> bool | np.ndarray:
         """A per-unit boolean input as a Python bool (scalar, or N = 1) or a bool (N,) array."""

@@ -460,3 +460,83 @@ def test_bad_step_inputs_and_functions() -> None:
         hp.cop_lines("ground", model="Queen11")
     with pytest.raises(ValueError, match=r"design_load_kW=-1.0 is out of range"):
         hp.size_heat_pump(-1.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Power control: electric setpoint, ramp limit, §14a dimming
+# --------------------------------------------------------------------------------------------------
+def test_absent_power_inputs_leave_results_unchanged() -> None:
+    """None, NaN and default ramp (inf) give bit-identical results to the plain model."""
+    params = hp.HeatPumpParams(source="air", min_on_s=120.0, min_off_s=240.0)
+    plain, nan_in, none_in = (hp.HeatPump(params, n=4) for _ in range(3))
+    rng = np.random.default_rng(11)
+    for _ in range(80):
+        x = _random_inputs(rng, 4)
+        a = plain.step(DT_S, **x)  # type: ignore[arg-type]
+        b = nan_in.step(DT_S, **x, P_el_set_kW=np.full(4, np.nan),  # type: ignore[arg-type]
+                        P_limit_kW=float("nan"))
+        c = none_in.step(DT_S, **x, P_el_set_kW=None, P_limit_kW=None)  # type: ignore[arg-type]
+        for key in hp.HeatPump.outputs:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+            np.testing.assert_array_equal(a[key], c[key], err_msg=key)
+
+
+def test_ramp_means_are_exact_for_any_step_length() -> None:
+    """A rate-limited trajectory: one 20-s step's mean equals the mean of 200 steps of 0.1 s."""
+    params = hp.HeatPumpParams(ramp_frac_per_s=0.03, min_on_s=0.0)
+    coarse, fine = hp.HeatPump(params), hp.HeatPump(params)
+    for pump in (coarse, fine):
+        _step(pump, 5.6)  # start and run up (60 s at 3 %/s reaches full)
+    for q in (1.7, 5.0, 2.2):  # down, up, down: partly inside, partly beyond one step's reach
+        c = coarse.step(20.0, q, -3.0, -2.0, 1.0)
+        f = [fine.step(0.1, q, -3.0, -2.0, 1.0) for _ in range(200)]
+        for key in ("P_el_kW", "Q_th_kW", "modulation_frac"):
+            assert c[key][0] == pytest.approx(np.mean([o[key][0] for o in f]), rel=1e-9), key
+
+
+def test_power_inputs_fleet_matches_single_units() -> None:
+    """Per-unit setpoints/limits with NaN gaps, ramps and the scalar path agree."""
+    n = 5
+    kw = {"ramp_frac_per_s": np.array([np.inf, 0.05, 0.01, 0.2, np.inf]),
+          "modulation_min_frac": np.array([0.3, 0.3, 1.0, 0.5, 0.3]),
+          "Q_rated_kW": np.array([7.0, 9.0, 6.0, 30.0, 12.0]),
+          "min_on_s": np.array([0.0, 120.0, 120.0, 300.0, 60.0]),
+          "P_limit_min_kW": np.array([4.2, 4.2, 1.0, 4.2, 2.0])}
+    fleet = hp.HeatPump(hp.HeatPumpParams(**kw))  # type: ignore[arg-type]
+    singles = [hp.HeatPump(hp.HeatPumpParams(**{k: v[i:i + 1] for k, v in kw.items()}))
+               for i in range(n)]  # type: ignore[arg-type]
+    rng = np.random.default_rng(2)
+    for _ in range(120):
+        dt = float(rng.choice([0.1, 1.0, 10.0, 60.0]))
+        x = _random_inputs(rng, n)
+        p_set = np.where(rng.random(n) < 0.3, np.nan, rng.uniform(0.0, 4.0, n))
+        p_lim = np.where(rng.random(n) < 0.6, np.nan, rng.uniform(0.0, 8.0, n))
+        out = fleet.step(dt, **x, P_el_set_kW=p_set, P_limit_kW=p_lim)  # type: ignore[arg-type]
+        for i, single in enumerate(singles):
+            one = single.step(dt, **{k: v[i].item() for k, v in x.items()},
+                              P_el_set_kW=p_set[i], P_limit_kW=p_lim[i:i + 1])
+            for key in hp.HeatPump.outputs:
+                np.testing.assert_allclose(one[key][0], out[key][i], rtol=1e-12, atol=1e-12,
+                                           err_msg=key)
+        limited = ~np.isnan(p_lim)
+        allowed = np.maximum(p_lim, kw["P_limit_min_kW"])
+        # Without a ramp the limit holds in every step (with a ramp: after it has ramped down).
+        no_ramp = limited & np.isinf(kw["ramp_frac_per_s"])
+        assert np.all(out["P_el_kW"][no_ramp] <= allowed[no_ramp] + 1e-9)
+
+
+def test_bad_power_inputs_and_parameters() -> None:
+    pump = hp.HeatPump(hp.HeatPumpParams(), n=2)
+    with pytest.raises(ValueError, match=r"P_el_set_kW=-1.0 is not allowed"):
+        _step(pump, 1.0, P_el_set_kW=np.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match=r"P_limit_kW=inf is not allowed"):
+        _step(pump, 1.0, P_limit_kW=float("inf"))
+    with pytest.raises(ValueError, match=r"P_el_set_kW has shape \(3,\)"):
+        _step(pump, 1.0, P_el_set_kW=np.ones(3))
+    with pytest.raises(ValueError, match=r"ramp_frac_per_s=0.0 is out of range"):
+        hp.HeatPumpParams(ramp_frac_per_s=0.0)
+    with pytest.raises(ValueError, match=r"P_limit_min_kW=-1.0 is out of range"):
+        hp.HeatPumpParams(P_limit_min_kW=-1.0)
+    single = hp.HeatPump(hp.HeatPumpParams())
+    with pytest.raises(ValueError, match=r"P_el_set_kW=-2.0 is not allowed"):
+        _step(single, 1.0, P_el_set_kW=np.array([-2.0]))

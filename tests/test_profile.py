@@ -520,7 +520,8 @@ def test_encode_values_decode_block_and_read(sg: RegisterMap) -> None:
     readbacks = {"P_el_kW": 3.25, "Q_th_kW": 11.5, "T_room_C": 21.4, "T_supply_C": 38.2,
                  "T_dhw_C": 51.0, "T_out_C": -7.5, "operating_mode": 2,
                  "sg_ready_state_active": 1, "P_limit_active_kW": 4.2, "device_heartbeat": 65535,
-                 "E_el_kWh": 123456.7, "compressor_starts": 70000}  # fmt: skip
+                 "E_el_kWh": 123456.7, "compressor_starts": 70000,
+                 "device_time_s": 86400}  # fmt: skip
     image = sg.encode_values(readbacks)
     assert set(image) == {"input_register"}
     first, count = sg.blocks()["input_register"]

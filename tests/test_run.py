@@ -151,7 +151,7 @@ def test_cli_list_and_bad_until(tmp_path: Path) -> None:
                          capture_output=True, text=True)
     assert res.returncode == 2 and "--until 'soon'" in res.stderr
     res = subprocess.run([*CLI, "run", "no_such_scenario"], capture_output=True, text=True)
-    assert res.returncode == 2 and "bundled: residential_house" in res.stderr
+    assert res.returncode == 2 and "bundled: " in res.stderr and "residential_house," in res.stderr
 
 
 def test_energidataservice_15min_prices_drive_a_run(tmp_path: Path) -> None:
