@@ -3,7 +3,9 @@
 - ``api = "v2"``: ``influxdb-client`` over the v2 write API (InfluxDB 2.x, 3.x, 1.8+ through its
   v2 compatibility endpoint, VictoriaMetrics); ``api = "v1"``: the ``/write`` endpoint of
   InfluxDB 1.x.  Both send the same line protocol (:mod:`adapters.lineprotocol`), gzip-compressed,
-  in batches of ``batch_size`` lines; writes are synchronous (natural back-pressure).
+  in batches of ``batch_size`` lines; writes are synchronous (natural back-pressure), or — the
+  mosaik recorder's default, ``background=True`` — made in order by one sender thread fed through
+  a bounded queue (serializing the next flush overlaps the server's work; a full queue blocks).
 - The token comes only from the environment variable named by ``token_env`` (default
   ``INFLUX_TOKEN``); it is never put in a message, a log or the spool. For v1 a token of the form
   ``user:password`` is sent as HTTP basic auth, anything else as ``Authorization: Token ...``.
@@ -31,7 +33,9 @@ import gzip
 import json
 import logging
 import os
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +56,11 @@ SPOOL_DIR = "influx_spool"
 TARGET_FILE = "target.json"
 """Where the spool remembers its target (url, api, org, bucket; never the token)."""
 MAX_REPORTED_REJECTIONS = 10
+CONFIG_ERRORS = (401, 403, 404)
+"""HTTP statuses that retrying for a few seconds will not fix: ``close`` stops waiting (the
+spool stays for ``heatflex influx replay``)."""
+QUEUE_BATCHES = 4
+"""Batches a background sender may have queued before the recorder waits (back-pressure)."""
 APIS = ("v1", "v2")
 
 
@@ -215,6 +224,10 @@ def _classify(status: int | None, message: str) -> WriteResult:
                            dropped=int(m.group(1)) if m else None)
     if status == 413:  # too large: a configuration problem, not the data's fault
         message = f"request too large (reduce batch_size): {message}"
+    elif status == 401:
+        message = f"authentication failed (unauthorized; check the token): {message}"
+    elif status == 403:
+        message = f"permission denied (forbidden; the token lacks write access): {message}"
     return WriteResult(False, retry=True, status=status, message=f"HTTP {status}: {message}")
 
 
@@ -298,7 +311,12 @@ class InfluxSink:
         replay_budget_s: float = 5.0,
         close_timeout_s: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
+        background: bool = False,
     ):
+        """``background``: compress and send from one sender thread, so that serializing the
+        next flush overlaps the server's work on this one (order is kept: one FIFO queue of at
+        most ``QUEUE_BATCHES`` batches, which blocks the caller when full = back-pressure).
+        Counters are final after :meth:`wait` / :meth:`close`, which wait for the queue."""
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}: expected >= 1")
         if precision not in PRECISIONS:
@@ -318,6 +336,7 @@ class InfluxSink:
         self._clock = clock
         self._next_try = 0.0
         self._delay = self.backoff_s
+        self._last_status: int | None = None
         self.points_written = 0
         self.points_spooled = 0
         self.points_replayed = 0
@@ -328,6 +347,14 @@ class InfluxSink:
         self.last_error: str | None = None
         self.closed = False
         self._write_target()
+        self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] | None = None
+        self._worker: threading.Thread | None = None
+        self._worker_error: Exception | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=QUEUE_BATCHES)
+            self._worker = threading.Thread(target=self._work, name="influx-sender",
+                                            daemon=True)
+            self._worker.start()
 
     def _write_target(self) -> None:
         t = self.transport
@@ -346,17 +373,30 @@ class InfluxSink:
         """Send (or spool) already serialized lines."""
         self.lines_dropped += lp.n_dropped
         for body, n in lp.chunks(self.batch_size):
-            self._submit(body, n, lp.precision)
+            self._do("submit", body, n, lp.precision)
 
     def flush(self) -> None:
         """Replay the spool if the back-off has elapsed (bounded by ``replay_budget_s``)."""
-        self._drain(self.replay_budget_s)
+        self._do("drain", self.replay_budget_s)
+
+    def wait(self) -> None:
+        """Wait until the sender thread (if any) has handled everything queued."""
+        if self._queue is not None:
+            self._queue.join()
+        self._raise_worker_error()
 
     def close(self) -> dict[str, Any]:
         """Replay what can be replayed within ``close_timeout_s``; return the statistics."""
+        if self._queue is not None and self._worker is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._queue = self._worker = None
+            self._raise_worker_error()
         if not self.closed:
             deadline = self._clock() + self.close_timeout_s
             while self.spool.files() and self._clock() < deadline:
+                if self._last_status in CONFIG_ERRORS:
+                    break  # wrong token / permissions / bucket: waiting will not fix it
                 wait = self._next_try - self._clock()
                 if wait > 0:
                     if self._clock() + wait > deadline:
@@ -369,6 +409,7 @@ class InfluxSink:
 
     def stats(self) -> dict[str, Any]:
         """Counts of points written, spooled, replayed, pending, rejected and lost."""
+        self.wait()
         pending = self.spool.pending_points()
         return {
             "url": self.transport.url, "api": self.transport.api,
@@ -382,6 +423,44 @@ class InfluxSink:
         }
 
     # -- internals -------------------------------------------------------------------------
+    def _do(self, what: str, *args: Any) -> None:
+        """Run ``_submit``/``_drain`` here, or queue it for the sender thread."""
+        self._raise_worker_error()
+        if self._queue is not None:
+            self._queue.put((what, args))
+        elif what == "submit":
+            self._submit(*args)
+        else:
+            self._drain(*args)
+
+    def _work(self) -> None:
+        """Sender thread: handle queued batches in order until the ``None`` sentinel."""
+        assert self._queue is not None
+        q = self._queue
+        while True:
+            item = q.get()
+            try:
+                if item is None:
+                    return
+                what, args = item
+                if what == "submit":
+                    try:
+                        self._submit(*args)
+                    except Exception as exc:  # noqa: BLE001 — keep the batch, report in caller
+                        self._worker_error = self._worker_error or exc
+                        self._to_spool(*args)
+                else:
+                    self._drain(*args)
+            except Exception as exc:  # noqa: BLE001
+                self._worker_error = self._worker_error or exc
+            finally:
+                q.task_done()
+
+    def _raise_worker_error(self) -> None:
+        if self._worker_error is not None:
+            exc, self._worker_error = self._worker_error, None
+            raise RuntimeError(f"InfluxDB sender thread failed: {exc!r}") from exc
+
     def _submit(self, body: bytes, n: int, precision: str) -> None:
         if self.spool.files():  # keep order: behind what is already waiting
             self._to_spool(body, n, precision)
@@ -431,6 +510,7 @@ class InfluxSink:
     def _failed(self, res: WriteResult) -> None:
         first = self.last_error is None or self._delay == self.backoff_s
         self.last_error = res.message
+        self._last_status = res.status
         if first:
             log.warning("InfluxDB %s: write failed (%s); spooling to %s and retrying",
                         self.transport.url, res.message, self.spool.dir)
@@ -438,6 +518,7 @@ class InfluxSink:
         self._delay = min(self.backoff_max_s, self._delay * 2.0)
 
     def _reset_backoff(self) -> None:
+        self._last_status = None
         self._next_try = 0.0
         self._delay = self.backoff_s
 
@@ -538,8 +619,10 @@ def check_server(
 
 def _auth_message(t: _Transport, status: int, token_env: str | None, text: str) -> str:
     have = "is set" if _token(token_env) else "is NOT set"
-    return (f"{t.url}: unauthorized (HTTP {status}) — check the token in ${token_env} "
-            f"(the variable {have}); server said: {text.strip()[:200]}")
+    form = "user:password for InfluxDB 1.x" if t.api == "v1" else "an API token"
+    return (f"{t.url}: authentication failed (HTTP {status} unauthorized) — check the token in "
+            f"${token_env} (the variable {have}; expected {form}); server said: "
+            f"{text.strip()[:200]}")
 
 
 def _write_message(t: _Transport, res: WriteResult, token_env: str | None) -> str:
@@ -583,7 +666,7 @@ class InfluxRecorder(BufferedRecorder):
     def __init__(self) -> None:
         super().__init__(["out_dir", "run_id", "scenario", "start", "sources",
                           "flush_interval_s", "url", "api", "org", "bucket", "token_env",
-                          "batch_size", "gzip", "precision", "timeout_s"])
+                          "batch_size", "gzip", "precision", "timeout_s", "background"])
         self.sink: InfluxSink | None = None
         self.flush_every = 3600.0
         self.result: dict[str, Any] | None = None
@@ -607,6 +690,7 @@ class InfluxRecorder(BufferedRecorder):
         gzip: bool = True,
         precision: str | None = None,
         timeout_s: float = 5.0,
+        background: bool = True,
     ) -> list[dict[str, str]]:
         """Create the single recorder entity; the spool goes to ``out_dir/influx_spool``
         (``out_dir`` = the run folder). ``precision`` defaults to the coarsest of s/ms/us/ns
@@ -617,7 +701,8 @@ class InfluxRecorder(BufferedRecorder):
         self.sink = InfluxSink(
             url, api=api, org=org, bucket=bucket, token_env=token_env,
             spool_dir=Path(out_dir) / SPOOL_DIR, batch_size=batch_size, gzip=gzip,
-            precision=precision or precision_for(self.time_resolution), timeout_s=timeout_s)
+            precision=precision or precision_for(self.time_resolution), timeout_s=timeout_s,
+            background=background)
         self.flush_every = float(flush_interval_s)
         ACTIVE.append(self)
         return [{"eid": "influx_recorder", "type": model}]

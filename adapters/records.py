@@ -71,36 +71,41 @@ class RecordBuffer:
         return {m: pd.concat(fs, ignore_index=True) for m, fs in parts.items()}
 
     def _frames_of(self, info: SourceInfo, s: _Series) -> list[pd.DataFrame]:
+        """One frame for a source: unit-major rows (all times of unit 0, then unit 1, ...),
+        built with whole-array numpy operations (no per-unit DataFrames)."""
         n_t = len(s.times)
         times = self.start + pd.to_timedelta(np.asarray(s.times, dtype=float), unit="s")
         columns: dict[str, np.ndarray] = {}
         for attr, col in s.values.items():
             if len(col) < n_t:
                 col = col + [None] * (n_t - len(col))
-            arr = _stack(col)
-            columns[attr] = arr
+            columns[attr] = _stack(col)
         n_units = max((a.shape[1] for a in columns.values() if a.ndim >= 2), default=1)
-        frames = []
-        for i in range(n_units):
-            entity = info.entity if n_units == 1 else f"{info.entity}-{i}"
-            cols: dict[str, object] = {
-                "time": times,
-                "entity": entity,
-                "run_id": self.run_id,
-                "scenario": self.scenario,
-                "source": info.source,
-            }
-            for attr, arr in columns.items():
-                if arr.ndim == 1:
-                    cols[attr] = arr
-                elif arr.ndim == 2:
-                    cols[attr] = arr[:, i] if arr.shape[1] == n_units else arr[:, 0]
-                else:
-                    unit = arr[:, i if arr.shape[1] == n_units else 0, :]
-                    for j in range(unit.shape[1]):
-                        cols[f"{attr}_{j}"] = unit[:, j]
-            frames.append(pd.DataFrame(cols))
-        return frames
+        if n_units == 1:
+            entity: object = info.entity
+        else:
+            names = np.array([f"{info.entity}-{i}" for i in range(n_units)], dtype=object)
+            entity = np.repeat(names, n_t)
+        cols: dict[str, object] = {
+            "time": times.take(np.tile(np.arange(n_t), n_units)),
+            "entity": entity,
+            "run_id": self.run_id,
+            "scenario": self.scenario,
+            "source": info.source,
+        }
+        for attr, arr in columns.items():
+            if arr.ndim == 1:
+                cols[attr] = np.tile(arr, n_units)
+            elif arr.ndim == 2:
+                cols[attr] = (arr.T.reshape(-1) if arr.shape[1] == n_units
+                              else np.tile(arr[:, 0], n_units))
+            else:
+                unit = (arr.transpose(1, 0, 2) if arr.shape[1] == n_units
+                        else np.broadcast_to(arr[:, 0, :], (n_units, *arr[:, 0, :].shape)))
+                flat = unit.reshape(n_units * n_t, -1)
+                for j in range(flat.shape[1]):
+                    cols[f"{attr}_{j}"] = np.ascontiguousarray(flat[:, j])
+        return [pd.DataFrame(cols)]
 
 
 def _stack(col: list) -> np.ndarray:

@@ -138,13 +138,39 @@ class VictoriaMetrics(Server):
 
 
 class InfluxDB1(Server):
-    """influxd 1.x: ``/write`` (line protocol) and ``/query`` (InfluxQL)."""
+    """influxd 1.x: ``/write`` (line protocol) and ``/query`` (InfluxQL).
+
+    ``auth=("user", "password")`` starts it with ``[http] auth-enabled = true`` and creates that
+    admin user on first start (influxd 1.x accepts the first ``CREATE USER ... WITH ALL
+    PRIVILEGES`` unauthenticated); :meth:`query` then authenticates as that user."""
 
     name = "influxd"
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, auth: tuple[str, str] | None = None):
         super().__init__(workdir)
         self.rpc_port = free_port()
+        self.auth = auth
+
+    def start(self, timeout_s: float = 20.0) -> InfluxDB1:
+        """Start; with ``auth``, create the admin user if it does not exist yet."""
+        super().start(timeout_s)
+        if self.auth is not None:
+            user, password = self.auth
+            status, body = http("POST", f"{self.url}/query", data=urllib.parse.urlencode(
+                {"q": f"CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES"}
+            ).encode(), headers={"Content-Type": "application/x-www-form-urlencoded",
+                                 **self.auth_headers()})
+            assert status == 200 and b'"error"' not in body, body[:500]
+        return self
+
+    def auth_headers(self) -> dict[str, str]:
+        """Basic-auth header of the admin user (empty without ``auth``)."""
+        if self.auth is None:
+            return {}
+        import base64
+
+        return {"Authorization": "Basic "
+                + base64.b64encode(":".join(self.auth).encode()).decode()}
 
     def command(self) -> list[str]:
         w = self.workdir
@@ -166,7 +192,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
   enabled = true
   bind-address = "127.0.0.1:{self.port}"
   log-enabled = false
-  auth-enabled = false
+  auth-enabled = {"true" if self.auth else "false"}
 [monitor]
   store-enabled = false
 [continuous_queries]
@@ -185,7 +211,8 @@ bind-address = "127.0.0.1:{self.rpc_port}"
             params["db"] = db
         status, body = http("POST", f"{self.url}/query",
                             data=urllib.parse.urlencode(params).encode(),
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+                            headers={"Content-Type": "application/x-www-form-urlencoded",
+                                     **self.auth_headers()})
         assert status == 200, body[:500]
         return json.loads(body)
 

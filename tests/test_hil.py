@@ -453,3 +453,44 @@ def test_realtime_hil_loop_with_external_ems_and_fault(tmp_path) -> None:
     assert serve["sg_ready_state"].iloc[-1] == 2.0  # the EMS wrote its fail-safe on exit
     pacer = hil[hil["entity"] == "pacer"]
     assert pacer["wall_time_s"].diff().dropna().median() == pytest.approx(0.5, abs=0.05)
+
+
+def test_stopping_a_run_mid_way_leaves_its_device_in_fail_safe(tmp_path) -> None:
+    """`heatflex run` commands the virtual device's room set point from the price-rule
+    controller; SIGTERM mid-run → the runner writes the profile's fail-safe values first."""
+    dev, port = _serve("--step", "0.5")
+    try:
+        lib = Path(__file__).parents[1] / "scenarios" / "library" / "residential_house.toml"
+        text = lib.read_text().replace('model = "fmu"', 'model = "native"')
+        text += textwrap.dedent(f"""
+            [hil]
+            speed = 600.0
+            allowed_lateness_ms = 5000
+
+            [[hil.devices]]
+            name = "hp1"
+            url = "modbus://127.0.0.1:{port}"
+            commands = ["T_set_C", "sg_ready_state"]
+        """)
+        sc = tmp_path / "dev.toml"
+        sc.write_text(text)
+        run = subprocess.Popen([HEATFLEX, "run", str(sc), "--out", str(tmp_path / "run"),
+                                "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _registers(port, "h", 1)[0] == 215:
+            time.sleep(0.2)
+        commanded = _registers(port, "h", 1)[0]
+        assert commanded != 215  # the price rule moved the set point away from 21.5 °C
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=60)
+        assert run.returncode == 1, out + err
+        assert _registers(port, "h", 1)[0] == 215  # fail-safe set point 21.5 °C
+        assert _registers(port, "h", 0)[0] == 2  # SG-Ready normal
+        meta = json.loads((tmp_path / "run" / "run.json").read_text())
+        assert meta["status"] == "failed" and "Interrupted" in meta["error"]
+        assert meta["hil"]["devices"]["hp1"]["fail_safe_applied"] is True
+        assert any("fail-safe applied" in e["event"] for e in meta["hil"]["events"])
+    finally:
+        dev.terminate()
+        dev.wait(10)

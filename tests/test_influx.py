@@ -27,7 +27,6 @@ from scenarios.cli import main as cli_main
 START = datetime(2026, 1, 12, tzinfo=UTC)
 DB = "heatflex"
 SECRET = "tok-SECRET-7f3a9c"
-GRAFANA = Path(__file__).resolve().parents[1] / "grafana"
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +93,8 @@ def n_lines(frames: dict[str, pd.DataFrame]) -> int:
     return sum(len(f) for f in frames.values())
 
 
-def influx1_points(server: InfluxDB1, run_id: str) -> dict[tuple, float]:
+def influx1_points(server: InfluxDB1, run_id: str, scenario: str = "sc test"
+                   ) -> dict[tuple, float]:
     """Read every point of a run back with InfluxQL."""
     out: dict[tuple, float] = {}
     ans = server.query(f"SELECT * FROM /.*/ WHERE \"run_id\" = '{run_id}'", db=DB)
@@ -102,7 +102,7 @@ def influx1_points(server: InfluxDB1, run_id: str) -> dict[tuple, float]:
         cols = s["columns"]
         for row in s["values"]:
             rec = dict(zip(cols, row, strict=True))
-            assert rec["scenario"] == "sc test" and rec["source"] == "sim"
+            assert rec["scenario"] == scenario and rec["source"] == "sim"
             for c, v in rec.items():
                 if c not in ("time", "entity", "run_id", "scenario", "source") and v is not None:
                     out[(s["name"], c, rec["entity"], rec["time"])] = v
@@ -298,20 +298,30 @@ class _FleetCore:
         return {"T_room_C": np.array([20.0 + x, 21.0 - x]), "P_el_kW": np.array([x, 2 * x])}
 
 
-def test_recorder_in_mosaik_matches_parquet(influx1: InfluxDB1, tmp_path: Path) -> None:
+@pytest.mark.parametrize("wall_clock", [False, True])
+def test_recorder_in_mosaik_matches_parquet(influx1: InfluxDB1, tmp_path: Path,
+                                            wall_clock: bool) -> None:
+    """Both sinks record the same points; with ``wall_clock=True`` (HIL) both add the field
+    ``wall_time_s`` (Unix seconds when the recorder stepped) to every measurement."""
+    import time as time_mod
+
+    run_id = f"run-mosaik-{wall_clock}"
     sim_config = {**world_mod.SIM_CONFIG,
                   "Influx": {"python": "adapters.influx:InfluxRecorder"}}
     world = mosaik.World(sim_config, time_resolution=1.0, cache=False, skip_greetings=True)
+    t_before = time_mod.time()
     try:
         fleet = world.start("Core", sim_id="Fleet", model="Fleet", inputs=[],
                             outputs=["T_room_C", "P_el_kW"], step_size=600)
         fleet = fleet.Fleet.create(1, core=_FleetCore(), eid="fleet")[0]
         sources = {fleet.full_id: SourceInfo("building", "house")}
-        common = dict(run_id="run-mosaik", scenario="sc test", start=START, sources=sources,
+        common = dict(run_id=run_id, scenario="sc test", start=START, sources=sources,
                       flush_interval_s=3600.0)
-        pq = world.start("Recorder", sim_id="Recorder", step_size=600).Recorder.create(
+        pq = world.start("Recorder", sim_id="Recorder", step_size=600,
+                         wall_clock=wall_clock).Recorder.create(
             1, out_dir=str(tmp_path / "timeseries"), **common)[0]
-        ix = world.start("Influx", sim_id="Influx", step_size=600).Recorder.create(
+        ix = world.start("Influx", sim_id="Influx", step_size=600,
+                         wall_clock=wall_clock).Recorder.create(
             1, out_dir=str(tmp_path), url=influx1.url, api="v1", bucket=DB, batch_size=7,
             **common)[0]
         world.connect(fleet, pq, "T_room_C", "P_el_kW")
@@ -319,70 +329,25 @@ def test_recorder_in_mosaik_matches_parquet(influx1: InfluxDB1, tmp_path: Path) 
         world.run(until=4 * 3600, print_progress=False)
     finally:
         stats = influx_mod.close_all()
+    t_after = time_mod.time()
     assert len(stats) == 1 and not influx_mod.ACTIVE
     assert stats[0]["points_written"] == 2 * 24 and stats[0]["points_lost"] == 0
     parquet = read_timeseries(tmp_path / "timeseries")
-    assert influx1_points(influx1, "run-mosaik") == expected_points(parquet)
-
-
-# -- Grafana dashboards -----------------------------------------------------------------------
-
-
-def _dashboard_queries() -> list[tuple[str, str, str]]:
-    """(dashboard, title, InfluxQL) of every panel target and template variable."""
-    out = []
-    for path in sorted((GRAFANA / "dashboards").glob("*.json")):
-        d = json.loads(path.read_text(encoding="utf-8"))
-        for v in d["templating"]["list"]:
-            if v["type"] == "query":
-                out.append((path.stem, f"variable {v['name']}", v["query"]))
-        for p in d["panels"]:
-            for t in p.get("targets", []):
-                out.append((path.stem, p["title"], t["query"]))
-    return out
-
-
-def _grafana_expand(q: str, run_id: str, t0: int, t1: int) -> str:
-    """What Grafana sends for our macros and variables (regex-formatted values)."""
-    return (q.replace("$timeFilter", f"time >= {t0}s and time <= {t1}s")
-            .replace("$__interval", "10m").replace("$run_id", run_id)
-            .replace("$entity", "(house-0|house-1|house-2)").replace("$T_low", "20")
-            .replace("$T_high", "23"))
-
-
-def test_dashboard_fields_exist_in_the_world() -> None:
-    """Every field a dashboard queries is an attribute the world records."""
-    known = {"building": world_mod.BUILDING_OUT, "heatpump": world_mod.HEATPUMP_OUT,
-             "tank": world_mod.TANK_OUT, "market": world_mod.MARKET_OUT,
-             "weather": world_mod.WEATHER_OUT, "controller": world_mod.CONTROLLER_OUT}
-    n = 0
-    for name, title, q in _dashboard_queries():
-        m = re.search(r'FROM "(\w+)"', q)
-        assert m, (name, title, q)
-        for field in re.findall(r'\w+\("(\w+)"', q):
-            assert field in known[m.group(1)], (name, title, field)
-            n += 1
-    assert n >= 15
-
-
-def test_dashboard_queries_run_on_influxdb1(influx1: InfluxDB1, tmp_path: Path) -> None:
-    frames = recorded_frames("run-dash", n_steps=180)
-    sink = InfluxSink(influx1.url, api="v1", bucket=DB, spool_dir=tmp_path / "spool")
-    sink.write(frames)
-    assert sink.close()["points_written"] == n_lines(frames)
-    t0 = int(pd.Timestamp(START).timestamp())
-    queries = _dashboard_queries()
-    assert len(queries) >= 12
-    for name, title, q in queries:
-        ans = influx1.query(_grafana_expand(q, "run-dash", t0, t0 + 180 * 60), db=DB)
-        res = ans["results"][0]
-        assert "error" not in res, (name, title, res)
-        series = res.get("series", [])
-        assert series, (name, title, "no series")
-        values = [v for s in series for row in s["values"] for v in row[1:] if v is not None]
-        assert values, (name, title, "only nulls")
-        if title.startswith("variable run_id"):
-            assert ["run_id", "run-dash"] in series[0]["values"]
+    b = parquet["building"]
+    assert ("wall_time_s" in b.columns) == wall_clock
+    if wall_clock:
+        wall = b.pivot(index="time", columns="entity", values="wall_time_s")
+        assert (wall["house-0"] == wall["house-1"]).all()  # one stamp per step
+        assert wall["house-0"].is_monotonic_increasing
+        assert t_before <= wall.min().min() <= wall.max().max() <= t_after
+    got, want = influx1_points(influx1, run_id), expected_points(parquet)
+    wall_got = {k: got.pop(k) for k in list(got) if k[1] == "wall_time_s"}
+    wall_want = {k: want.pop(k) for k in list(want) if k[1] == "wall_time_s"}
+    assert got == want  # bit-exact
+    # each recorder stamps when it steps: the two sinks' stamps differ by scheduling only
+    assert wall_got.keys() == wall_want.keys() and len(wall_got) == (48 if wall_clock else 0)
+    assert all(t_before <= v <= t_after and abs(v - wall_want[k]) < 5.0
+               for k, v in wall_got.items())
 
 
 def test_heatflex_run_with_influx_records_the_house_to_influxdb1(influx1: InfluxDB1,
@@ -406,3 +371,53 @@ def test_heatflex_run_with_influx_records_the_house_to_influxdb1(influx1: Influx
         f"SELECT count(P_el_kW) FROM heatpump WHERE run_id = '{meta['run_id']}'", db=DB)
     count = res["results"][0]["series"][0]["values"][0][1]
     assert count == len(parquet) == 3 * 60
+
+
+def test_wrong_credentials_fail_clearly_and_the_run_spools(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """influxd 1.6 with authentication on, InfluxDB 1.x credentials `user:password` in the token:
+    a wrong password gives `influx check` and the recorder a message naming the URL and the failed
+    authentication (never the token); the run spools every point and replay delivers them once
+    the token is right."""
+    password = "right-pass-9c1"
+    server = InfluxDB1(tmp_path / "influxd-auth", auth=("admin", password)).start()
+    try:
+        server.create_database(DB)
+        monkeypatch.setenv("INFLUX_TOKEN", f"admin:{SECRET}")
+        caplog.set_level(logging.INFO)
+        assert cli_main(["influx", "check", server.url, "--api", "v1", "--bucket", DB]) == 1
+        err = capsys.readouterr().err
+        assert server.url in err and "authentication failed" in err, err
+        assert "user:password" in err and SECRET not in err
+
+        sc = tmp_path / "house.toml"
+        sc.write_text(
+            'name = "house_auth"\nstart = "2026-01-12T00:00:00Z"\nduration = "2h"\n'
+            '[site.heatpump]\nmodel = "native"\n[controller]\ntype = "thermostat"\n'
+            f'[[recorders]]\ntype = "parquet"\n[[recorders]]\ntype = "influx"\n'
+            f'url = "{server.url}"\napi = "v1"\nbucket = "{DB}"\nflush_interval = "1h"\n',
+            encoding="utf-8")
+        out = tmp_path / "run"
+        assert cli_main(["run", str(sc), "--out", str(out), "--quiet"]) == 0
+        meta = json.loads((out / "run.json").read_text())
+        stats = meta["influx"][0]
+        assert stats["points_written"] == 0 and stats["points_lost"] == 0
+        assert stats["points_pending"] == stats["points_spooled"] > 0
+        assert "authentication failed" in stats["last_error"]
+        logged = caplog.text + capsys.readouterr().err
+        assert server.url in logged and "authentication failed" in logged
+        texts = [logged, json.dumps(meta)]
+        texts += [p.read_text(errors="replace") for p in out.rglob("*") if p.suffix != ".parquet"
+                  and p.is_file()]
+        assert all(SECRET not in t for t in texts)
+
+        monkeypatch.setenv("INFLUX_TOKEN", f"admin:{password}")
+        assert cli_main(["influx", "check", server.url, "--api", "v1", "--bucket", DB]) == 0
+        assert cli_main(["influx", "replay", str(out)]) == 0
+        parquet = read_timeseries(out / "timeseries")
+        got = influx1_points(server, meta["run_id"], scenario="house_auth")
+        want = expected_points(parquet)
+        assert got == want and len(got) > 0
+    finally:
+        server.stop()
