@@ -228,7 +228,8 @@ def recorder_attrs(parts: HilParts, made: dict[str, Any], world: Any) -> dict[st
     if "serve" in made:
         prof: Profile = parts.endpoint.profile  # type: ignore[union-attr]
         out[made["serve"].full_id] = ([p.attr for p in prof.points if p.attr and p.writable]
-                                      + ["n_rejected"])
+                                      + ["n_rejected"]
+                                      + (["heartbeat_age_s"] if prof.heartbeat else []))
     for name, core in parts.clients.items():
         prof = core.client.profile
         out[made[f"device:{name}"].full_id] = ([p.attr for p in prof.points
