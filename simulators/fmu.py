@@ -351,6 +351,9 @@ def _vrs(vs: list[tuple[str, _Var, float, float]]) -> Any:
     return (ctypes.c_uint32 * max(1, len(vs)))(*[v.vr for _, v, _, _ in vs])
 
 
+_F64 = np.dtype(np.float64)
+
+
 class FmuUnits:
     """N instances of one co-simulation FMU stepped in lock-step.
 
@@ -593,7 +596,8 @@ class FmuUnits:
                 [v.vr], [value.item() if hasattr(value, "item") else value])
 
     def _setup_buffers(self) -> None:
-        """Preallocated (n, k) value arrays and raw ctypes functions for the hot loop."""
+        """Preallocated (n, k) value arrays, per-attribute write targets and the call plan: every
+        ctypes argument of the hot loop is built once here and reused on every step."""
         n = self.n
         dtype = {"r": np.float64, "i": _NP_I, "b": _NP_B[self.major]}
         self._in = {k: np.zeros((n, len(vs)), dtype[k]) for k, vs in self.in_vars.items()}
@@ -602,40 +606,66 @@ class FmuUnits:
             for j, (_, v, _, _) in enumerate(vs):
                 if v.start is not None:
                     self._in[k][:, j] = v.start
-        self._in_col = {attr: (k, j, v, a, b) for k, vs in self.in_vars.items()
-                        for j, (attr, v, a, b) in enumerate(vs)}
-        self._vr_in = {k: _vrs(vs) for k, vs in self.in_vars.items()}
-        self._vr_out = {k: _vrs(vs) for k, vs in self.out_vars.items()}
+        # attr -> (kind, column, var, a, b, identity?, row 0 (the n = 1 target), column view)
+        self._in_col = {attr: (k, j, v, a, b, a == 1.0 and b == 0.0, self._in[k][0],
+                               self._in[k][:, j])
+                        for k, vs in self.in_vars.items() for j, (attr, v, a, b) in enumerate(vs)}
+        # outputs per kind: (kind, buffer, attribute names, factors/offsets as (k, 1) arrays or
+        # None, the single column (attr, view, a, b) when the kind has one variable); identity
+        # columns get offset -0.0 so that x * 1 + (-0.0) == x bit for bit
+        self._out_plan = []
+        for k, vs in self.out_vars.items():
+            if not vs:
+                continue
+            attrs = tuple(attr for attr, _, _, _ in vs)
+            ab = None
+            if k == "r" and any(a != 1.0 or b != 0.0 for _, _, a, b in vs):
+                ab = (np.array([[a] for _, _, a, _ in vs]),
+                      np.array([[b if (a != 1.0 or b != 0.0) else -0.0] for _, _, a, b in vs]))
+            one = (attrs[0], self._out[k][:, 0], vs[0][2], vs[0][3]) if len(vs) == 1 else None
+            self._out_plan.append((k, self._out[k], attrs, ab, one))
         dll = self._fmus[0].dll
         vp, sz, cd = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_double
         p = "fmi2" if self.major == 2 else "fmi3"
         names = {"r": "Real", "i": "Integer", "b": "Boolean"} if self.major == 2 else \
             {"r": "Float64", "i": "Int32", "b": "Boolean"}
-        extra = [] if self.major == 2 else [sz]  # FMI 3.0: nValues
 
-        def raw(name: str, argtypes: list) -> Any:
-            f = dll[name]  # a fresh function object (does not touch fmpy's configured one)
-            f.restype, f.argtypes = ctypes.c_int, argtypes
+        def raw(name: str) -> Any:
+            # a fresh function object (does not touch fmpy's configured one); no argtypes: every
+            # argument is passed as a prebuilt ctypes object, which skips per-call conversion
+            f = dll[name]
+            f.restype, f.argtypes = ctypes.c_int, None
             return f
 
-        self._set = {k: raw(f"{p}Set{names[k]}", [vp, vp, sz, vp, *extra]) for k in names}
-        self._get = {k: raw(f"{p}Get{names[k]}", [vp, vp, sz, vp, *extra]) for k in names}
+        setf = {k: raw(f"{p}Set{names[k]}") for k in names}
+        getf = {k: raw(f"{p}Get{names[k]}") for k in names}
+        self._dostep = raw(f"{p}DoStep")
+        self._t = cd(self.time)  # the doStep start time, updated in place
         if self.major == 2:
-            self._dostep = raw("fmi2DoStep", [vp, cd, cd, ctypes.c_int])
+            self._ds_tail: tuple = (ctypes.c_int(1),)  # noSetFMUStatePriorToCurrentPoint
         else:
-            self._dostep = raw("fmi3DoStep", [vp, cd, cd, ctypes.c_bool, vp, vp, vp, vp])
             self._flags = (ctypes.c_bool * 3)()
-            self._last_t = ctypes.c_double()
-            self._flag_ptrs = tuple(ctypes.addressof(self._flags) + i for i in range(3)) + (
-                ctypes.addressof(self._last_t),)
-        # per instance: (component pointer, set-calls, get-calls) with row addresses
+            self._last_t = cd()
+            self._ds_tail = (ctypes.c_bool(True),
+                             *(vp(ctypes.addressof(self._flags) + i) for i in range(3)),
+                             vp(ctypes.addressof(self._last_t)))
+
+        def calls(fns: dict, vars_: dict, bufs: dict, i: int, c: Any) -> tuple:
+            out = []
+            for k, vs in vars_.items():
+                if vs:
+                    nv = sz(len(vs))
+                    args = (c, _vrs(vs), nv, vp(self._row(bufs[k], i)))
+                    out.append((fns[k], args + (nv,) if self.major == 3 else args, k))
+            return tuple(out)
+
+        # per instance: (index, component pointer, set-calls, get-calls)
         self._plan = []
         for i, fmu in enumerate(self._fmus):
-            sets = tuple((self._set[k], self._vr_in[k], len(vs), self._row(self._in[k], i),
-                          k) for k, vs in self.in_vars.items() if vs)
-            gets = tuple((self._get[k], self._vr_out[k], len(vs), self._row(self._out[k], i),
-                          k) for k, vs in self.out_vars.items() if vs)
-            self._plan.append((i, fmu.component, sets, gets))
+            c = vp(fmu.component)
+            self._plan.append((i, c, calls(setf, self.in_vars, self._in, i, c),
+                               calls(getf, self.out_vars, self._out, i, c)))
+        self._substeps: dict[float, list[tuple[float, Any]]] = {}
 
     @staticmethod
     def _row(a: np.ndarray, i: int) -> int:
@@ -651,12 +681,11 @@ class FmuUnits:
     def _transfer_all(self, slot: int, verb: str, side: str) -> None:
         """Call every instance's prebound set (slot 2) or get (slot 3) functions."""
         for entry in self._plan:
-            i, c = entry[0], entry[1]
-            for f, vr, k, row, kind in entry[slot]:
-                st = f(c, vr, k, row, k) if self.major == 3 else f(c, vr, k, row)
+            for f, args, kind in entry[slot]:
+                st = f(*args)
                 if st > 1:
-                    raise self._fail(i, f"{verb} {self._kind_names(kind, side)} returned "
-                                        f"{_label(st)}", self.time)
+                    raise self._fail(entry[0], f"{verb} {self._kind_names(kind, side)} returned "
+                                               f"{_label(st)}", self.time)
 
     def _kind_names(self, kind: str, side: str) -> str:
         vs = (self.in_vars if side == "in" else self.out_vars)[kind]
@@ -667,24 +696,24 @@ class FmuUnits:
         iname = self._fmus[i].instanceName
         return self._error(f"instance {iname!r}: {what}", t)
 
-    def _do_steps(self, t: float, h: float) -> None:
-        ds = self._dostep
+    def _do_steps(self, t: float, h: float, hc: Any) -> None:
+        """Set inputs, doStep(t, h) and get outputs for every instance (hc = c_double(h))."""
+        ds, tail = self._dostep, self._ds_tail
+        tc = self._t
+        tc.value = t
         v3 = self.major == 3
-        if v3:
-            f0, f1, f2, lt = self._flag_ptrs
-            flags = self._flags
         for i, c, sets, gets in self._plan:
-            for f, vr, k, row, _ in sets:
-                st = f(c, vr, k, row, k) if v3 else f(c, vr, k, row)
+            for f, args, _ in sets:
+                st = f(*args)
                 if st > 1:
                     raise self._fail(i, f"setting inputs returned {_label(st)}", t)
-            st = ds(c, t, h, True, f0, f1, f2, lt) if v3 else ds(c, t, h, 1)
+            st = ds(c, tc, hc, *tail)
             if st > 1:
                 raise self._fail(i, f"doStep(t={t:g}, h={h:g}) returned {_label(st)}", t)
-            if v3 and flags[1]:
+            if v3 and self._flags[1]:
                 raise self._fail(i, "the FMU requested to terminate the simulation", t)
-            for f, vr, k, row, _ in gets:
-                st = f(c, vr, k, row, k) if v3 else f(c, vr, k, row)
+            for f, args, _ in gets:
+                st = f(*args)
                 if st > 1:
                     raise self._fail(i, f"reading outputs returned {_label(st)}", t)
 
@@ -710,36 +739,66 @@ class FmuUnits:
             raise self._error(f"stepped after a failure ({self._failed})", self.time)
         if not dt_s > 0:
             raise ValueError(f"dt_s = {dt_s!r}: the step must be > 0 s")
-        col = self._in_col
-        for attr, x in inputs.items():
-            try:
-                kind, j, v, a, b = col[attr]
-            except KeyError:
-                raise self._error(f"unknown input attribute {attr!r}; mapped inputs are "
-                                  f"{sorted(col)}") from None
-            buf = self._in[kind]
-            if kind == "r":
-                buf[:, j] = x if (a == 1.0 and b == 0.0) else np.multiply(x, a) + b
-            else:
-                buf[:, j] = self._typed(v, np.asarray(x), "input")
+        if inputs:
+            self._set_inputs(inputs)
+        substeps = self._substeps.get(dt_s)
+        if substeps is None:  # the (h, c_double(h)) plan of this dt_s, computed once
+            substeps = [(h, ctypes.c_double(h)) for h in self._plan_steps(float(dt_s))]
+            self._substeps[dt_s] = substeps
         t = self.time
-        for h in self._plan_steps(float(dt_s)):
-            self._do_steps(t, h)
+        for h, hc in substeps:
+            self._do_steps(t, h, hc)
             t += h
         self.time = t
         return self._outputs()
 
+    def _set_inputs(self, inputs: dict[str, Any]) -> None:
+        col = self._in_col
+        one = self.n == 1
+        for attr, x in inputs.items():
+            try:
+                kind, j, v, a, b, ident, row0, colv = col[attr]
+            except KeyError:
+                raise self._error(f"unknown input attribute {attr!r}; mapped inputs are "
+                                  f"{sorted(col)}") from None
+            tx = type(x)
+            if kind == "r":
+                if one:  # n = 1: one plain number is written (and converted) as a Python float
+                    s = x if (tx is float or tx is int) else x.item() if (
+                        tx is np.ndarray and x.shape == (1,) and x.dtype is _F64) else None
+                    if s is not None:
+                        row0[j] = s if ident else s * a + b
+                        continue
+                colv[:] = x if ident else np.multiply(x, a) + b
+                continue
+            if one:  # n = 1: a plain int/bool (or size-1 int/bool array) needs no validation pass
+                s = x.item() if (tx is np.ndarray and x.shape == (1,)
+                                 and x.dtype.kind in "iub") else x
+                if (type(s) is int or type(s) is bool) and (
+                        s == 0 or s == 1 if kind == "b" else -2**31 <= s < 2**31):
+                    row0[j] = s
+                    continue
+            colv[:] = self._typed(v, np.asarray(x), "input")
+
     def _outputs(self) -> dict[str, np.ndarray]:
         res: dict[str, np.ndarray] = {}
-        for kind, vs in self.out_vars.items():
-            buf = self._out[kind]
-            for j, (attr, _, a, b) in enumerate(vs):
+        for kind, buf, attrs, ab, single in self._out_plan:
+            if single is not None:  # one variable of this kind: copy (convert) its column
+                attr, cv, a, b = single
                 if kind == "r":
-                    res[attr] = buf[:, j] * a + b if (a != 1.0 or b != 0.0) else buf[:, j].copy()
-                elif kind == "i":
-                    res[attr] = buf[:, j].astype(np.int64)
+                    res[attr] = cv.copy() if ab is None else cv * a + b
                 else:
-                    res[attr] = buf[:, j].astype(bool)
+                    res[attr] = cv.astype(np.int64 if kind == "i" else bool)
+                continue
+            if kind == "r":  # one (k, n) array for all variables of the kind; rows are returned
+                if ab is None:
+                    rows = buf.T.copy()
+                else:
+                    rows = np.multiply(buf.T, ab[0], order="C")
+                    rows += ab[1]
+            else:
+                rows = buf.T.astype(np.int64 if kind == "i" else bool, order="C")
+            res.update(zip(attrs, rows, strict=True))
         return res
 
     def initial_outputs(self) -> dict[str, np.ndarray]:

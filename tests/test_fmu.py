@@ -272,3 +272,166 @@ def test_cli_inspect_subprocess(fmus):
                           str(fmus["counter"])], capture_output=True, text=True, cwd=ROOT,
                          timeout=60)
     assert res.returncode == 0 and "ok" in res.stdout
+
+
+# --- the n = 1 fast path ------------------------------------------------------------------------
+
+REAL_FORMS = [float, int, np.float64, np.float32, lambda v: np.array([v]), lambda v: np.array(v),
+              lambda v: [v], lambda v: np.array([v], dtype=np.float32),
+              lambda v: np.array([v], dtype=np.int64)]
+INT_FORMS = [int, np.int64, float, lambda v: np.array([v]), lambda v: np.array([v], np.int32),
+             lambda v: [v]]
+BOOL_FORMS = [bool, int, np.bool_, lambda v: np.array([v]), lambda v: np.array([int(v)])]
+
+
+@pytest.mark.parametrize("k", range(max(len(REAL_FORMS), len(INT_FORMS), len(BOOL_FORMS))))
+def test_single_instance_accepts_every_input_form_like_a_fleet(fmus, k):
+    """n = 1 writes plain numbers straight into the FMU buffers; every form an input may take
+    gives the same values as the general (fleet) path, with and without scale/offset."""
+    rf, intf, bf = (REAL_FORMS[k % len(REAL_FORMS)], INT_FORMS[k % len(INT_FORMS)],
+                    BOOL_FORMS[k % len(BOOL_FORMS)])
+    for scale in (None, {"rate": 2.0}):
+        m = FmuMapping(inputs={"rate": "rate", "inc": "inc", "enable": "enable"},
+                       outputs={"level": "level", "count": "count", "high": "high"},
+                       scale=scale or {}, offset={"rate": 0.25} if scale else {})
+        one, two = FmuUnits(fmus["counter"], 1, m), FmuUnits(fmus["counter"], 2, m)
+        for _ in range(2):
+            a = one.step(1.0, rate=rf(1), inc=intf(3), enable=bf(True))
+            b = two.step(1.0, rate=rf(1), inc=intf(3), enable=bf(True))
+        for attr in a:
+            assert a[attr].shape == (1,) and a[attr].dtype == b[attr].dtype
+            np.testing.assert_array_equal(a[attr], b[attr][:1])
+        level = 2 * (2.25 if scale else 1.0)
+        np.testing.assert_allclose(a["level"], level)
+        np.testing.assert_array_equal(a["count"], [6])
+        a = one.step(1.0, enable=bf(False), inc=intf(1))
+        np.testing.assert_array_equal(a["count"], [6])
+        one.terminate()
+        two.terminate()
+
+
+def test_single_instance_still_validates_integer_and_boolean_inputs(fmus):
+    u = FmuUnits(fmus["counter"], 1, COUNTER_MAP)
+    with pytest.raises(FmuError, match="'inc' is Integer"):
+        u.step(1.0, inc=2.5)
+    with pytest.raises(FmuError, match="'enable' is Boolean"):
+        u.step(1.0, enable=2)
+    with pytest.raises(FmuError, match="'enable' is Boolean"):
+        u.step(1.0, enable=np.array([3]))
+    with pytest.raises(FmuError, match="unknown input attribute 'rat'"):
+        u.step(1.0, rat=1.0)
+    out = u.step(1.0, inc=np.int64(4), enable=np.array([1]))
+    assert out["count"][0] == 4
+
+
+def test_outputs_fresh_and_exact_with_mixed_conversions(fmus):
+    """Several outputs of one kind come from one (k, n) block: fresh arrays, and unconverted
+    outputs are bit-exact (including -0.0) next to converted ones."""
+    m = FmuMapping(inputs={"rate": "rate"},
+                   outputs={"level": "level", "lv2": "level", "lv_scaled": "level"},
+                   scale={"lv_scaled": 10.0})
+    for n in (1, 3):
+        u = FmuUnits(fmus["counter"], n, m)
+        u._out["r"][:] = -0.0  # as if the FMU had returned -0.0
+        out = u._outputs()
+        assert np.signbit(out["level"]).all() and np.signbit(out["lv2"]).all()
+        assert not np.signbit(out["lv_scaled"]).any()  # -0.0 * 10 + 0.0, as numpy computes it
+        out = u.step(1.0, rate=0.0)
+        out = u.step(1.0, rate=0.25)
+        np.testing.assert_array_equal(out["level"], 0.25)
+        np.testing.assert_array_equal(out["lv_scaled"], 2.5)
+        out["level"][:] = 7.0
+        assert out["lv2"][0] == 0.25
+        again = u.step(1.0)
+        np.testing.assert_array_equal(again["level"], 0.5)
+        u.terminate()
+
+
+# --- two bundled heat-pump FMUs in one mosaik world ---------------------------------------------
+
+class _Inputs:
+    """Boundary core: heat-pump inputs per 60-s step from precomputed arrays."""
+
+    needs_time = True
+
+    def __init__(self, profile: dict[str, np.ndarray]):
+        self.profile = profile
+
+    def step(self, dt_s: float, t_s: float) -> dict:
+        k = int(round(t_s / 60.0))
+        return {a: (np.array([v[k]]) if a in ("Q_req_kW", "dhw_mode", "sg_ready_state")
+                    else float(v[k])) for a, v in self.profile.items()}
+
+
+class _Recorded:
+    """Keeps every step's outputs of the wrapped core."""
+
+    def __init__(self, core):
+        self.core, self.rows = core, []
+
+    def step(self, dt_s: float, **inputs):
+        out = self.core.step(dt_s, **inputs)
+        self.rows.append({a: np.copy(v) for a, v in out.items()})
+        return out
+
+
+def test_two_heatpump_fmus_in_one_world_match_their_native_twins(tmp_path):
+    """Two instances of the bundled heat-pump FMU (one shared binary) with different
+    parameters, stepped by mosaik side by side: each equals the native model with its own
+    parameters (added dynamics off: the twin mode), and they differ from each other."""
+    import mosaik
+    from loguru import logger
+
+    from scenarios.world import HEATPUMP_IN, HEATPUMP_OUT
+    from simulators.heatpump import HeatPump, HeatPumpParams
+    from simulators.heatpump_fmu import NATIVE_TO_FMU, heatpump_fmu_parameters, heatpump_fmu_path
+
+    logger.remove()
+    path = heatpump_fmu_path(out_dir=tmp_path / "cache")
+    steps = 240
+    k = np.arange(steps)
+    t_out = 3.0 - 8.0 * np.sin(2 * np.pi * k / steps)
+    profile = {
+        "Q_req_kW": np.where(k % 60 < 45, 2.0 + 7.0 * (k % 60) / 45.0, 0.0),
+        "T_out_C": t_out, "T_out_24h_C": t_out + 1.0, "T_out_168h_C": np.full(steps, 2.0),
+        "dhw_mode": (k % 80) >= 70, "sg_ready_state": np.where(k % 100 >= 90, 1, 2),
+    }
+    params = {"a": HeatPumpParams(source="ground", Q_rated_kW=6.0, min_on_s=300.0, year=2025),
+              "b": HeatPumpParams(source="air", Q_rated_kW=10.0, min_on_s=600.0,
+                                  modulation_min_frac=0.5, year=2030)}
+    world = mosaik.World({"Core": {"python": "simulators.cosim.base:CoreSim"}},
+                         time_resolution=1.0, debug=False, cache=False, skip_greetings=True)
+    src_sim = world.start("Core", sim_id="Src", model="Src", inputs=[],
+                          outputs=list(profile), step_size=60)
+    src = src_sim.Src.create(1, core=_Inputs(profile), eid="src")[0]
+    hp_sim = world.start("Core", sim_id="HeatPump", model="HP", inputs=HEATPUMP_IN,
+                         outputs=HEATPUMP_OUT, step_size=60)
+    mapping = {"inputs": {a: NATIVE_TO_FMU[a][0] for a in HEATPUMP_IN},
+               "outputs": {a: NATIVE_TO_FMU[a][0] for a in HEATPUMP_OUT}}
+    units, rec = {}, {}
+    for name, p in params.items():
+        units[name] = FmuUnits(path, 1, {**mapping, "parameters": heatpump_fmu_parameters(
+            p, dynamics=False)}, step_s=60.0, instance_name=f"hp_{name}")
+        rec[name] = _Recorded(units[name])
+        ent = hp_sim.HP.create(1, core=rec[name], eid=f"hp_{name}")[0]
+        world.connect(src, ent, *HEATPUMP_IN)
+    world.run(until=steps * 60, print_progress=False)
+    assert units["a"].unzip == units["b"].unzip  # one extraction, one loaded binary
+    for name, p in params.items():
+        assert len(rec[name].rows) == steps
+        native = HeatPump(p)
+        for i, row in enumerate(rec[name].rows):
+            exp = native.step(60.0, profile["Q_req_kW"][i], profile["T_out_C"][i],
+                              profile["T_out_24h_C"][i], profile["T_out_168h_C"][i],
+                              dhw_mode=bool(profile["dhw_mode"][i]),
+                              sg_ready_state=int(profile["sg_ready_state"][i]))
+            for attr in HEATPUMP_OUT:
+                np.testing.assert_allclose(np.asarray(row[attr], float),
+                                           np.asarray(exp[attr], float), rtol=1e-9, atol=1e-6,
+                                           err_msg=f"hp_{name} {attr} step {i}")
+        units[name].terminate()
+    p_el = {n: np.array([r["P_el_kW"][0] for r in rec[n].rows]) for n in rec}
+    starts = {n: rec[n].rows[-1]["starts"][0] for n in rec}
+    assert p_el["a"].sum() > 0 and p_el["b"].sum() > 0
+    assert np.abs(p_el["a"] - p_el["b"]).max() > 0.5  # kW: the parameters matter
+    assert starts["a"] != starts["b"] or not np.allclose(p_el["a"], p_el["b"])

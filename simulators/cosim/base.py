@@ -35,7 +35,7 @@ def _merge(attr: str, values: dict[str, Any]) -> Any:
     """One value per input attribute: a single source passes through, several power flows add."""
     if len(values) == 1:
         return next(iter(values.values()))
-    if attr.endswith("_kW") or attr.endswith("_W"):
+    if attr.endswith(("_kW", "_W", "_MW")):
         return sum(values.values())
     raise ValueError(f"input {attr!r} has several sources {sorted(values)}; only powers may add")
 
@@ -51,6 +51,7 @@ class CoreSim(mosaik_api_v3.Simulator):
         self.model = ""
         self.cores: dict[str, Any] = {}
         self.outputs: dict[str, dict[str, Any]] = {}
+        self._entities: list[tuple[str, Any, bool]] = []  # (eid, core, needs_time), hot loop
 
     def init(
         self,
@@ -80,17 +81,22 @@ class CoreSim(mosaik_api_v3.Simulator):
             raise ValueError("create one entity per call (a fleet is one vectorised entity)")
         self.cores[eid] = core
         self.outputs[eid] = dict(initial or {})
+        self._entities.append((eid, core, bool(getattr(core, "needs_time", False))))
         return [{"eid": eid, "type": model}]
 
     def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int:
         """Advance every core by one step of ``step_size`` time units."""
         dt_s = self.step_size * self.time_resolution
+        outputs = self.outputs
         try:
-            for eid, core in self.cores.items():
-                kwargs = {a: _merge(a, v) for a, v in inputs.get(eid, {}).items()}
-                if getattr(core, "needs_time", False):
+            for eid, core, needs_time in self._entities:
+                ins = inputs.get(eid)
+                # one source per attribute is the rule: pass it through without a call
+                kwargs = {a: (next(iter(v.values())) if len(v) == 1 else _merge(a, v))
+                          for a, v in ins.items()} if ins else {}
+                if needs_time:
                     kwargs["t_s"] = time * self.time_resolution
-                self.outputs[eid] = core.step(dt_s, **kwargs)
+                outputs[eid] = core.step(dt_s, **kwargs)
         except Exception:
             CRASHES.append(Crash(self.sid, time, traceback.format_exc()))
             raise
@@ -98,7 +104,11 @@ class CoreSim(mosaik_api_v3.Simulator):
 
     def get_data(self, outputs: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
         """Return the requested attributes of the last step."""
-        return {eid: {a: self.outputs[eid][a] for a in attrs} for eid, attrs in outputs.items()}
+        res = {}
+        for eid, attrs in outputs.items():
+            out = self.outputs[eid]
+            res[eid] = {a: out[a] for a in attrs}
+        return res
 
 
 class StartOfStep:
