@@ -294,3 +294,5 @@ def add_hil_commands(sub: Any) -> None:
             k.add_argument("--limit-kW", dest="limit_kW", type=float, default=4.2)
             k.add_argument("--reaction", type=float, default=60.0, help="reaction time, s")
         k.set_defaults(func=_cmd_certify)
+    from scenarios.fcr_certify import add_fcr_command
+    add_fcr_command(csub)

@@ -609,3 +609,132 @@ def compare_kpis(
         {"unit": units, label_a: va, label_b: vb, "diff": diff, "diff_frac": frac},
         index=pd.Index(names, name="kpi"),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# FCR fleet runs
+# --------------------------------------------------------------------------------------------
+
+FCR_KPI_DEFINITIONS: dict[str, KpiDefinition] = {d.name: d for d in (
+    KpiDefinition(
+        "fcr_activation_theoretical_kWh", "kWh",
+        "Activation energy the fleet should have delivered: its maintained FCR-N capacity times "
+        "the static activation at the grid frequency, integrated in absolute value.",
+        "∫ |Σ C_maint · a_N(f)| dt / 3600, a_N = clip((50 − f)/0.1, −1, 1)",
+        "reference §1.1 (FCR-N droop); Energinet FCR Kontrolark (average activated energy)",
+        ("fcr.P_theo_kW",)),
+    KpiDefinition(
+        "fcr_activation_delivered_kWh", "kWh",
+        "Activation energy the fleet delivered in the required direction: the providing units' "
+        "deviation from their baseline, signed by the required direction.",
+        "∫ sign(P_theo) · Σ (P_base − P_compressor) dt / 3600", "heatflex",
+        ("fcr.P_delivered_kW", "fcr.P_theo_kW")),
+    KpiDefinition(
+        "fcr_delivery_ratio", "-",
+        "Delivered over theoretical activation energy (1 = ideal; < 1 = lag, ramp or lock-outs).",
+        "fcr_activation_delivered_kWh / fcr_activation_theoretical_kWh", "heatflex",
+        ("fcr.P_delivered_kW", "fcr.P_theo_kW")),
+    KpiDefinition(
+        "fcr_tracking_rmse_kW", "kW",
+        "Root-mean-square difference between delivered and theoretical fleet activation.",
+        "√mean((P_delivered − P_theo)²)", "heatflex", ("fcr.P_delivered_kW", "fcr.P_theo_kW")),
+    KpiDefinition(
+        "fcr_capacity_mean_kW", "kW",
+        "Mean maintained FCR-N capacity of the fleet (units running with a heat request, limited "
+        "by their power range, baseline and comfort).",
+        "mean Σ C_maint", "reference §1.10 (maintained capacity)", ("fcr.capacity_fleet_kW",)),
+    KpiDefinition(
+        "fcr_capacity_min_kW", "kW", "Lowest maintained FCR-N capacity of the fleet.",
+        "min Σ C_maint", "reference §1.10", ("fcr.capacity_fleet_kW",)),
+    KpiDefinition(
+        "grid_f_std_mHz", "mHz", "Standard deviation of the grid frequency.",
+        "std f · 1000", "reference §2", ("grid.f_Hz",)),
+    KpiDefinition(
+        "grid_share_outside_normal_band", "-",
+        "Share of time with f outside 49.9–50.1 Hz.", "mean 1[|f − 50| > 0.1]", "reference §2",
+        ("grid.f_Hz",)),
+    KpiDefinition(
+        "fleet_frequency_effect_max_mHz", "mHz",
+        "Largest effect of the fleet's response on the grid frequency: f with the fleet fed back "
+        "minus f of the same grid (same seed) without it.",
+        "max |f − f_without_fleet| · 1000", "heatflex", ("grid.f_Hz", "grid.f_without_fleet_Hz")),
+    KpiDefinition(
+        "fleet_response_max_MW", "MW", "Largest fleet response fed back into the grid model.",
+        "max |P_hp_response|", "heatflex", ("grid.P_hp_response_MW",)),
+)}
+"""KPIs of FCR fleet runs (:func:`fcr_fleet_kpis`), by name."""
+
+FLEET_COMPARISON: tuple[tuple[str, str], ...] = (
+    ("comfort_impact_Kh", "thermal_discomfort_Kh"),
+    ("mean_T_room_change_K", "mean_T_room_C"),
+    ("extra_starts", "hp_starts"),
+    ("extra_electricity_kWh", "electricity_kWh"),
+)
+"""(KPI, base KPI): fleet with FCR minus the same fleet without FCR (counterfactual)."""
+for _name, _base in FLEET_COMPARISON:
+    _d = KPI_DEFINITIONS[_base]
+    FCR_KPI_DEFINITIONS[_name] = KpiDefinition(
+        _name, _d.unit, f"Fleet with FCR minus the same fleet without FCR (same seed): "
+        f"{_base}.", f"{_base}(FCR) − {_base}(counterfactual)", "heatflex", _d.inputs)
+
+
+def _fleet_rows(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    ent = frame["entity"].astype(str)
+    return frame[(ent == prefix) | ent.str.startswith(prefix + "-")]
+
+
+def split_fleet_frames(frames: Mapping[str, pd.DataFrame]) -> tuple[
+        dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """(fleet with FCR, counterfactual) frames of an FCR fleet run: entities ``house[-i]`` and
+    ``ref[-i]``; shared measurements (weather, market, grid, fcr) go to both."""
+    fleet: dict[str, pd.DataFrame] = {}
+    ref: dict[str, pd.DataFrame] = {}
+    for name, df in frames.items():
+        ent = df["entity"].astype(str) if "entity" in df.columns else None
+        if ent is not None and ent.str.startswith(("house", "ref")).any():
+            fleet[name] = _fleet_rows(df, "house")
+            ref[name] = _fleet_rows(df, "ref")
+        else:
+            fleet[name] = ref[name] = df
+    return fleet, {k: v for k, v in ref.items() if len(v)}
+
+
+def fcr_fleet_kpis(frames: Mapping[str, pd.DataFrame], step_s: float = 1.0) -> dict[str, float]:
+    """FCR and grid KPIs (:data:`FCR_KPI_DEFINITIONS`) from the ``fcr`` and ``grid``
+    measurements recorded every ``step_s`` seconds (the frequency step)."""
+    out: dict[str, float] = {}
+    fcr = frames.get("fcr")
+    if fcr is not None and len(fcr) and {"P_theo_kW", "P_delivered_kW"} <= set(fcr.columns):
+        s = _prepare(fcr, "fcr", step_s)
+        theo, deliv = s.values("P_theo_kW"), s.values("P_delivered_kW")
+        e_theo = float(np.dot(np.abs(theo), s.dt_s)) / SECONDS_PER_HOUR
+        e_del = float(np.dot(np.sign(theo) * deliv, s.dt_s)) / SECONDS_PER_HOUR
+        out["fcr_activation_theoretical_kWh"] = e_theo
+        out["fcr_activation_delivered_kWh"] = e_del
+        if e_theo > 0:
+            out["fcr_delivery_ratio"] = e_del / e_theo
+        out["fcr_tracking_rmse_kW"] = float(np.sqrt(np.mean((deliv - theo) ** 2)))
+        if "capacity_fleet_kW" in fcr.columns:
+            cap = s.values("capacity_fleet_kW")
+            out["fcr_capacity_mean_kW"] = float(np.dot(cap, s.dt_s) / s.dt_s.sum())
+            out["fcr_capacity_min_kW"] = float(cap.min())
+    grid = frames.get("grid")
+    if grid is not None and len(grid) and "f_Hz" in grid.columns:
+        f = grid["f_Hz"].to_numpy(dtype=float)
+        out["grid_f_std_mHz"] = float(np.std(f) * 1000.0)
+        out["grid_share_outside_normal_band"] = float(np.mean(np.abs(f - 50.0) > 0.1))
+        if "f_without_fleet_Hz" in grid.columns:
+            d = f - grid["f_without_fleet_Hz"].to_numpy(dtype=float)
+            out["fleet_frequency_effect_max_mHz"] = float(np.max(np.abs(d)) * 1000.0)
+        if "P_hp_response_MW" in grid.columns:
+            out["fleet_response_max_MW"] = float(
+                np.max(np.abs(grid["P_hp_response_MW"].to_numpy(dtype=float))))
+    return {k: out[k] for k in FCR_KPI_DEFINITIONS if k in out}
+
+
+def fleet_comparison(kpis: Mapping[str, float], reference: Mapping[str, float]) -> dict[
+        str, float]:
+    """Comfort impact, room-temperature change, extra starts and extra electricity of the FCR
+    fleet against its counterfactual (see :data:`FLEET_COMPARISON`)."""
+    return {name: float(kpis[base]) - float(reference[base]) for name, base in FLEET_COMPARISON
+            if base in kpis and base in reference}

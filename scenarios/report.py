@@ -24,7 +24,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from scenarios.kpi import KPI_DEFINITIONS, compare_kpis, resample_mean
+from scenarios.kpi import FCR_KPI_DEFINITIONS, KPI_DEFINITIONS, compare_kpis, resample_mean
 
 DPI: int = 110
 MAX_POINTS: int = 1000
@@ -44,6 +44,8 @@ PLOT_CAPTIONS: dict[str, str] = {
     "tank": "Hot-water tank: layer temperatures (top at the top) and state of charge.",
     "cop": "Coefficient of performance (heat ÷ electricity per bin) and supply temperature; "
     "COP against outdoor temperature.",
+    "fcr_fleet": "FCR fleet: grid frequency, the fleet's delivered and theoretical FCR-N "
+    "activation (up-regulation positive) and its maintained capacity.",
 }
 
 
@@ -364,6 +366,36 @@ def plot_cop(frames: Mapping[str, pd.DataFrame], path: Path, bin_s: float,
     return _save(fig, path)
 
 
+def plot_fcr_fleet(frames: Mapping[str, pd.DataFrame], path: Path, bin_s: float,
+                   step_s: float) -> Path | None:
+    """FCR fleet run: grid frequency (with and without the fleet's feedback) and the fleet's
+    delivered vs theoretical activation and maintained capacity, as bin means."""
+    if not (_has(frames, "grid", "f_Hz") and _has(frames, "fcr", "P_theo_kW")):
+        return None
+    grid = _fleet(frames, "grid", ["f_Hz", "f_without_fleet_Hz"], bin_s, 1.0, "mean")
+    fcr = _fleet(frames, "fcr", ["P_theo_kW", "P_delivered_kW", "capacity_fleet_kW"], bin_s,
+                 1.0, "mean")
+    fig, axes = _new_figure(2, [1.0, 1.4], (11, 6.2))
+    ax = axes[0]
+    ax.axhspan(49.9, 50.1, color="tab:green", alpha=0.1, label="normal band")
+    ax.plot(grid.index, grid["f_Hz"], color="tab:blue", lw=1.0, label="f")
+    ax.set_title(f"Grid frequency and FCR-N activation of the fleet, {_bin_label(bin_s)} means")
+    _finish(ax, "frequency [Hz]")
+    ax = axes[1]
+    ax.fill_between(fcr.index, -fcr["capacity_fleet_kW"], fcr["capacity_fleet_kW"],
+                    color="0.85", step="post", label="± maintained capacity")
+    ax.plot(fcr.index, fcr["P_theo_kW"], color="0.3", lw=1.0, drawstyle="steps-post",
+            label="theoretical activation")
+    ax.plot(fcr.index, fcr["P_delivered_kW"], color="tab:red", lw=1.0, drawstyle="steps-post",
+            label="delivered (up +)")
+    _finish(ax, "fleet activation [kW]")
+    _time_axis(axes[-1])
+    return _save(fig, path)
+
+
+EXTRA_PLOTTERS: dict[str, Callable[..., Path | None]] = {"fcr_fleet": plot_fcr_fleet}
+"""Plots drawn only when their measurements exist (not listed as missing otherwise)."""
+
 PLOTTERS: dict[str, Callable[..., Path | None]] = {
     "temperatures": plot_temperatures,
     "power_price": plot_power_price,
@@ -467,10 +499,11 @@ def _verdicts_html(verdicts: Mapping[str, object]) -> str:
 
 
 def _kpi_table_html(kpis: Mapping[str, float]) -> str:
-    names = [n for n in KPI_DEFINITIONS if n in kpis] + sorted(set(kpis) - set(KPI_DEFINITIONS))
+    names = [n for n in (*KPI_DEFINITIONS, *FCR_KPI_DEFINITIONS) if n in kpis]
+    names += sorted(set(kpis) - set(names))
     rows = []
     for n in names:
-        d = KPI_DEFINITIONS.get(n)
+        d = KPI_DEFINITIONS.get(n) or FCR_KPI_DEFINITIONS.get(n)
         unit, desc = (d.unit, d.description) if d else ("", "")
         rows.append(f"<tr><td><code>{html.escape(n)}</code></td>"
                     f"<td class=num>{format_value(kpis[n])}</td><td>{html.escape(unit)}</td>"
@@ -537,6 +570,10 @@ def write_report(
             written.append((name, out))
         elif path.exists():  # a stale plot from an earlier report in the same folder
             path.unlink()
+    for name, plotter in EXTRA_PLOTTERS.items():
+        out = plotter(frames, plot_dir / f"{name}.png", bin_s, step_s)
+        if out is not None:
+            written.append((name, out))
 
     meta = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
                    for k, v in _meta_rows(frames, run_meta, step_s))
@@ -563,6 +600,172 @@ def write_report(
     skipped = [n for n in PLOTTERS if n not in dict(written)]
     if skipped:
         parts.append(f"<p>Not plotted (measurements missing): {', '.join(skipped)}.</p>")
+    parts.append("</body></html>")
+    out_path = run_dir / "report.html"
+    out_path.write_text("\n".join(parts), encoding="utf-8")
+    return out_path
+
+
+# --------------------------------------------------------------------------------------------
+# FCR prequalification report (``heatflex certify fcr``)
+# --------------------------------------------------------------------------------------------
+
+
+def plot_fcr_test(path: Path, test: str, rec: Mapping[str, np.ndarray], C_kW: float,
+                  ideal_kW: np.ndarray, warmup_note: str = "") -> Path:
+    """Applied and measured frequency (top) and the device's power against its setpoint, the
+    baseline and the ideal response P_base − C·activation (bottom), over test time in s."""
+    fig, axes = _new_figure(2, [1.0, 1.6], (11, 6.2))
+    t = rec["t_s"]
+    ax = axes[0]
+    ax.plot(t, rec["f_Hz"], color="tab:blue", lw=1.0, label="applied f")
+    if "f_meas_Hz" in rec:
+        ax.plot(t, rec["f_meas_Hz"], color="tab:cyan", lw=0.9, ls="--",
+                label="measured f (FME filter)")
+    ax.set_title(f"FCR {test} test{warmup_note}")
+    _finish(ax, "frequency [Hz]")
+    ax = axes[1]
+    ax.plot(t, ideal_kW, color="0.5", lw=1.0, ls=":", label="ideal P_base − C·a(f)")
+    ax.plot(t, rec["P_base_kW"], color="tab:green", lw=0.9, ls="--", label="baseline")
+    if "P_set_kW" in rec:
+        ax.plot(t, rec["P_set_kW"], color="tab:orange", lw=0.9, label="setpoint")
+    ax.plot(t, rec["P_kW"], color="tab:red", lw=1.2, label="device P_el")
+    ax.set_xlabel("test time [s]")
+    _finish(ax, f"electric power [kW] (C = {C_kW:.3g} kW)")
+    return _save(fig, path)
+
+
+def plot_fcr_bode(path: Path, rows: list[Mapping[str, float]]) -> Path | None:
+    """Sine tests: measured gain |F| and phase per period, and each period's Req. 8 distance
+    (> 0.43·0.95) and Req. 9 performance ratio (< 1) against their limits."""
+    rows = [r for r in rows if "distance" in r]
+    if not rows:
+        return None
+    T = np.array([r["period_s"] for r in rows])
+    fig, axes = _new_figure(3, [1.0, 1.0, 1.0], (9, 8.5))
+    axes[0].semilogx(T, [r["gain"] for r in rows], "o-", color="tab:blue", label="|F| measured")
+    axes[0].axhline(1.0, color="0.5", ls=":", label="ideal (1)")
+    axes[0].set_title("Sine tests: normalised response F = (P̂/f̂)·Δf_FCR/C")
+    _finish(axes[0], "gain |F| [-]")
+    axes[1].semilogx(T, [r["phase_deg"] for r in rows], "o-", color="tab:purple",
+                     label="phase (negative: power lags)")
+    axes[1].axhline(0.0, color="0.5", ls=":")
+    _finish(axes[1], "phase [°]")
+    axes[2].semilogx(T, [r["distance"] for r in rows], "o-", color="tab:green",
+                     label="Req. 8: |F·G + 1| (stability case)")
+    axes[2].axhline(0.43 * 0.95, color="tab:green", ls="--", lw=0.8, label="limit 0.43·0.95")
+    axes[2].semilogx(T, [r["performance_ratio"] for r in rows], "s-", color="tab:red",
+                     label="Req. 9: 0.95·|G/(1+FG)|·|D|")
+    axes[2].axhline(1.0, color="tab:red", ls="--", lw=0.8, label="limit 1")
+    axes[2].set_xlabel("period T [s]")
+    _finish(axes[2], "criterion [-]")
+    return _save(fig, path)
+
+
+def plot_fcr_nyquist(path: Path, rows: list[Mapping[str, float]]) -> Path | None:
+    """Nyquist curve of F·G (stability case) through the tested periods, with the circle of
+    radius 0.43·0.95 around −1 that it must stay outside (Req. 8)."""
+    rows = [r for r in rows if "nyquist_re" in r]
+    if not rows:
+        return None
+    fig = Figure(figsize=(7, 6.5), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    phi = np.linspace(0, 2 * np.pi, 361)
+    for rad, style, label in ((0.43 * 0.95, "-", "radius 0.43·0.95 (limit)"),
+                              (0.43, ":", "radius 0.43")):
+        ax.plot(-1 + rad * np.cos(phi), rad * np.sin(phi), color="tab:red", ls=style,
+                label=label)
+    x = [r["nyquist_re"] for r in rows]
+    y = [r["nyquist_im"] for r in rows]
+    ax.plot(x, y, "o-", color="tab:blue", label="F·G at the tested periods")
+    for r in rows:
+        ax.annotate(f"{r['period_s']:g} s", (r["nyquist_re"], r["nyquist_im"]), fontsize=7,
+                    xytext=(3, 3), textcoords="offset points")
+    ax.plot([-1], [0], "x", color="k", label="−1")
+    ax.axhline(0, color="0.7", lw=0.6)
+    ax.axvline(0, color="0.7", lw=0.6)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title("Nyquist: open loop F·G, stability case (Req. 8)")
+    ax.set_xlabel("Re")
+    _finish(ax, "Im")
+    return _save(fig, path)
+
+
+def _requirements_html(name: str, v: Mapping[str, object]) -> str:
+    reqs = v.get("requirements")
+    if not isinstance(reqs, Mapping):
+        return ""
+    rows = []
+    for rname, r in reqs.items():
+        if not isinstance(r, Mapping):
+            continue
+        rows.append(f"<tr><td><code>{html.escape(str(rname))}</code></td>"
+                    f"<td>{_verdict_badge(r.get('pass'))}</td>"
+                    f"<td class=num>{format_value(r.get('value'))}</td>"
+                    f"<td>{html.escape(str(r.get('comparison', '')))} "
+                    f"{html.escape(json.dumps(r.get('limit')))}</td>"
+                    f"<td>{html.escape(str(r.get('unit', '')))}</td>"
+                    f"<td>{html.escape(str(r.get('detail', '')))}</td></tr>")
+    return (f"<h3>{html.escape(name)} {_verdict_badge(v.get('pass'))}</h3><table><tr>"
+            "<th>requirement</th><th>verdict</th><th>value</th><th>limit</th><th>unit</th>"
+            "<th>detail</th></tr>" + "".join(rows) + "</table>")
+
+
+def write_fcr_report(run_dir: Path, product: str, direction: str, C_kW: float,
+                     P_base_kW: float, plan: list, records: Mapping[str, Mapping[str, np.ndarray]],
+                     per_test: Mapping[str, Mapping[str, object]],
+                     overall: Mapping[str, object], kpis: Mapping[str, float],
+                     run_meta: Mapping[str, object]) -> Path:
+    """``report.html`` of an FCR certification: overall verdict, every requirement of every
+    test (value, limit, detail), KPIs, and per test the f/P time plot; sine tests add Bode and
+    Nyquist plots. ``plan`` holds the scheduled tests (``name``, ``signal``, ``offset_s``)."""
+    from simulators.fcr_programme import ideal_power_kW
+
+    run_dir = Path(run_dir)
+    plot_dir = run_dir / "plots"
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    figures: list[tuple[str, str]] = []
+    for st in plan:
+        rec = records[st.name]
+        ideal = ideal_power_kW(product, rec["f_Hz"], P_base_kW, C_kW, direction)
+        p = plot_fcr_test(plot_dir / f"fcr_{st.name}.png", st.name, rec, C_kW, ideal)
+        figures.append((p.name, f"{st.name} test: applied frequency and the device's response "
+                                "(setpoint, measured power, baseline, ideal response)."))
+        sine = per_test[st.name].get("sine")
+        if isinstance(sine, list) and sine:
+            b = plot_fcr_bode(plot_dir / "fcr_bode.png", sine)
+            if b is not None:
+                figures.append((b.name, "Sine tests: gain and phase of F per period and the "
+                                        "stability (Req. 8) and performance (Req. 9) criteria."))
+            ny = plot_fcr_nyquist(plot_dir / "fcr_nyquist.png", sine)
+            if ny is not None:
+                figures.append((ny.name, "Nyquist curve of F·G (stability case) and the "
+                                         "0.43·0.95 circle around −1 it must stay outside."))
+    meta_rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in run_meta.items() if isinstance(v, str | int | float | bool))
+    failed = overall.get("failed") or []
+    parts = [
+        f"<!DOCTYPE html><html lang=en><head><meta charset='utf-8'><title>heatflex FCR "
+        f"certification — {html.escape(product)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>FCR prequalification — {html.escape(product)} "
+        f"{_verdict_badge(overall.get('pass'))}</h1>",
+        "<p>Simulated test of the control concept and tuning; a TSO needs measurements of the "
+        "real unit (see <code>docs/fcr.md</code>, limits).</p>",
+        f"<table>{meta_rows}</table>",
+    ]
+    if failed:
+        parts.append("<p>Failed: " + ", ".join(f"<code>{html.escape(str(f))}</code>"
+                                              for f in failed) + "</p>")
+    parts.append("<h2>Verdicts</h2>")
+    for name, v in per_test.items():
+        parts.append(_requirements_html(name, v))
+    parts.append(_kpi_table_html(kpis))
+    parts.append("<h2>Plots</h2>")
+    for fname, caption in figures:
+        parts.append(f"<figure><img src='plots/{html.escape(fname)}' alt='{html.escape(fname)}'>"
+                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
     parts.append("</body></html>")
     out_path = run_dir / "report.html"
     out_path.write_text("\n".join(parts), encoding="utf-8")

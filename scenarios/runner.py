@@ -22,9 +22,9 @@ from adapters import parquet as parquet_mod
 from hil.watchdog import Interrupted, terminate_as_exception
 from scenarios import schema
 from scenarios.catalog import resolve_scenario_path
-from scenarios.kpi import compute_kpis
+from scenarios.kpi import compute_kpis, fcr_fleet_kpis, fleet_comparison, split_fleet_frames
 from scenarios.report import write_report
-from scenarios.world import assemble
+from scenarios.world import assemble, collect_fast_records
 from simulators.cosim import base as cosim_base
 
 PACKAGES = ("mosaik", "mosaik-api-v3", "numpy", "pandas", "scipy", "pyarrow", "pydantic",
@@ -125,6 +125,7 @@ def run_scenario(
             meta["hil"] = assembled.hil.stats()
         if assembled is not None:
             assembled.site.close()
+            collect_fast_records(assembled.recorder_dir)
         if assembled is not None and error is not None:
             _cancel_pending(assembled.world)
     meta["wall_time_s"] = round(time.perf_counter() - t0, 3)
@@ -148,7 +149,17 @@ def run_scenario(
     meta["status"] = "completed"
     frames = parquet_mod.read_timeseries(out / "timeseries")
     comfort = sc.site.comfort
-    kpis = compute_kpis(frames, comfort.T_low_C, comfort.T_high_C, step_s=sc.step)
+    report_meta: dict[str, Any] = meta
+    if sc.frequency is not None:  # FCR fleet: the fleet's KPIs, FCR KPIs, vs counterfactual
+        frames, ref_frames = split_fleet_frames(frames)
+        kpis = compute_kpis(frames, comfort.T_low_C, comfort.T_high_C, step_s=sc.step)
+        kpis.update(fcr_fleet_kpis(frames, step_s=sc.frequency.step))
+        if "building" in ref_frames:
+            ref = compute_kpis(ref_frames, comfort.T_low_C, comfort.T_high_C, step_s=sc.step)
+            kpis.update(fleet_comparison(kpis, ref))
+            report_meta = {**meta, "reference_kpis": ref}
+    else:
+        kpis = compute_kpis(frames, comfort.T_low_C, comfort.T_high_C, step_s=sc.step)
     summary: dict[str, Any] = {"kpis": kpis, "verdicts": {}}
     if "hil" in meta:
         pacing = meta["hil"]["pacing"]
@@ -160,7 +171,8 @@ def run_scenario(
                       "allowed; a run with misses is invalid"}
     _write_json(out / "summary.json", summary)
     if report:
-        write_report(out, frames, kpis, meta, comfort.T_low_C, comfort.T_high_C)
+        write_report(out, frames, kpis, report_meta, comfort.T_low_C, comfort.T_high_C,
+                     step_s=sc.step)
     meta["finished_utc"] = datetime.now(UTC).isoformat()
     _write_json(out / "run.json", meta)
     return out

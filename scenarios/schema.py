@@ -486,6 +486,9 @@ class Scenario(_Model):
             raise ValueError("end must be after start")
         if self.step / self.time_resolution != round(self.step / self.time_resolution):
             raise ValueError("step must be a whole number of time_resolution units")
+        if self.site.n_houses > 1 and self.frequency is None:
+            raise ValueError(f"site.n_houses = {self.site.n_houses} needs a [frequency] section "
+                             "(fleets run as FCR fleets); the residential topology has one house")
         if self.frequency is not None:
             f_step = self.frequency.step
             if f_step / self.time_resolution != round(f_step / self.time_resolution):

@@ -34,6 +34,7 @@ open data or the DTU 2019 data set with :func:`read_frequency_csv` + :func:`freq
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -509,8 +510,8 @@ class FrequencyProfile:
         if t >= ts[last]:
             return fs[last]
         i = self._i
-        if ts[i] > t:
-            i = 0
+        if ts[i] > t:  # went back (e.g. at()'s RoCoF window): jump, do not rewind to 0
+            i = bisect.bisect_right(ts, t) - 1
         while ts[i + 1] <= t:
             i += 1
         self._i = i

@@ -450,7 +450,6 @@ def test_realtime_hil_loop_with_external_ems_and_fault(tmp_path) -> None:
     blocked = both[both["sg_ready_state"] == 1.0]
     assert len(blocked) >= 20  # what the EMS wrote reached the co-simulation...
     assert (blocked["P_el_kW"] == 0.0).all()  # ...and blocked the simulated heat pump
-    assert serve["sg_ready_state"].iloc[-1] == 2.0  # the EMS wrote its fail-safe on exit
     pacer = hil[hil["entity"] == "pacer"]
     assert pacer["wall_time_s"].diff().dropna().median() == pytest.approx(0.5, abs=0.05)
 

@@ -35,6 +35,10 @@ F_NOMINAL_HZ: float = 50.0
 FCRN_FULL_DEVIATION_HZ: float = 0.1
 """FCR-N is fully activated at 50.0 ∓ 0.1 Hz."""
 FCRD_UP_START_HZ: float = 49.9
+NORMAL_BAND_TOL_HZ: float = 1e-4
+"""A frequency within 0.1 mHz of the band edge counts as back in the normal band: the test
+programme returns to exactly 49.9 / 50.1 Hz, which the FME-filtered signal only approaches
+(the verdict evaluator uses the same tolerance)."""
 """FCR-D up: 0 % activation at and above this frequency, Hz."""
 FCRD_DOWN_START_HZ: float = 50.1
 """FCR-D down: 0 % activation at and below this frequency, Hz."""
@@ -646,11 +650,11 @@ class FcrController:
         """Relay latches with the §1.6 deactivation rule; returns (up, down) activations 0/1."""
         self._latch_up, self._t_norm_up, self._clock_up = _static_direction(
             self._latch_up, self._t_norm_up, self._clock_up, dt,
-            triggered=f_m <= self._trig_up, normal=f_m > FCRD_UP_START_HZ,
+            triggered=f_m <= self._trig_up, normal=f_m > FCRD_UP_START_HZ - NORMAL_BAND_TOL_HZ,
             paused=f_m <= STATIC_PAUSE_UP_HZ, offset=self._off_up)
         self._latch_dn, self._t_norm_dn, self._clock_dn = _static_direction(
             self._latch_dn, self._t_norm_dn, self._clock_dn, dt,
-            triggered=f_m >= self._trig_dn, normal=f_m < FCRD_DOWN_START_HZ,
+            triggered=f_m >= self._trig_dn, normal=f_m < FCRD_DOWN_START_HZ + NORMAL_BAND_TOL_HZ,
             paused=f_m >= STATIC_PAUSE_DOWN_HZ, offset=self._off_dn)
         return self._latch_up + 0.0, self._latch_dn + 0.0
 
