@@ -387,12 +387,15 @@ def assemble(
              "tank": TANK_OUT, "controller": CONTROLLER_OUT}, sources)
         hil_attrs = hil_world.recorder_attrs(hil_parts, hil_ents, world)
     parquet = next((r for r in sc.recorders if r.type == "parquet"), None)
-    recorders = [world.start("Recorder", sim_id="Recorder", step_size=step).Recorder.create(
+    paced = sc.hil is not None  # HIL runs stamp every recorded step with the wall clock
+    recorders = [world.start("Recorder", sim_id="Recorder", step_size=step,
+                             wall_clock=paced).Recorder.create(
         1, out_dir=str(ts_dir), run_id=run_id, scenario=sc.name, start=sc.start,
         sources=sources, flush_interval_s=parquet.flush_interval if parquet else 86400.0,
     )[0]]
     for i, rec in enumerate(r for r in sc.recorders if r.type == "influx"):
-        recorders.append(world.start("InfluxRecorder", sim_id=f"Influx{i}", step_size=step)
+        recorders.append(world.start("InfluxRecorder", sim_id=f"Influx{i}", step_size=step,
+                                     wall_clock=paced)
                          .Recorder.create(
             1, out_dir=str(out_dir), run_id=run_id, scenario=sc.name, start=sc.start,
             sources=sources, url=rec.url, api=rec.api, org=rec.org, bucket=rec.bucket,

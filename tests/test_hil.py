@@ -433,8 +433,9 @@ def test_realtime_hil_loop_with_external_ems_and_fault(tmp_path) -> None:
     lines = [json.loads(x) for x in ems.stdout.splitlines()]
     decisions = [x for x in lines if "sg_ready_state" in x]
     errors = [x for x in lines if "error" in x]
-    assert decisions and all(d["sg_ready_state"] == 1 for d in decisions)
-    assert errors and all("exception 6" in e["error"] for e in errors)  # the injected fault
+    assert decisions and all(d["sg_ready_state"] == 1 for d in decisions), lines
+    # the injected fault shows in the EMS log (a loaded machine may add a timeout or two)
+    assert any("exception 6" in e["error"] for e in errors), lines
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
     pacing = meta["hil"]["pacing"]
     assert pacing["steps"] >= 60
@@ -452,6 +453,8 @@ def test_realtime_hil_loop_with_external_ems_and_fault(tmp_path) -> None:
     assert (blocked["P_el_kW"] == 0.0).all()  # ...and blocked the simulated heat pump
     pacer = hil[hil["entity"] == "pacer"]
     assert pacer["wall_time_s"].diff().dropna().median() == pytest.approx(0.5, abs=0.05)
+    # every measurement of a paced run carries the wall clock of its step (lab clocks line up)
+    assert hp["wall_time_s"].diff().dropna().median() == pytest.approx(0.5, abs=0.05)
 
 
 def test_stopping_a_run_mid_way_leaves_its_device_in_fail_safe(tmp_path) -> None:
