@@ -3,9 +3,9 @@
 Two virtual SG-Ready heat pumps run as separate processes (``heatflex serve``). A mosaik world
 steps a pacer and two Modbus client entities (write SG-Ready state + heartbeat, read every point)
 for ``--steps`` steps at 1 s and at 0.1 s. Lateness = when a client entity starts its step minus
-the step's ideal wall time t0 + t (t0: the pacer's start; for rt_factor the median offset). The same topology without the pacer, run with
-``world.run(rt_factor=1)``, is the floor it is compared against. Also: p99 of a Modbus read of 10
-registers on loopback.
+the step's ideal wall time t0 + t (t0: the pacer's start; for rt_factor the median offset). The
+same topology without the pacer, run with ``world.run(rt_factor=1)``, is the floor it is
+compared against. Also: p99 of a Modbus read of 10 registers on loopback.
 
 Prints one JSON line. Targets on this machine (issue #6): pacer p99 ≤ 5 ms at 0.1 s steps,
 ≤ 2 ms at 1 s steps; 10-register read p99 ≤ 2 ms.

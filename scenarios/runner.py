@@ -22,9 +22,10 @@ from adapters import parquet as parquet_mod
 from hil.watchdog import Interrupted, terminate_as_exception
 from scenarios import schema
 from scenarios.catalog import resolve_scenario_path
+from scenarios.fcr_world import collect_fast_records
 from scenarios.kpi import compute_kpis, fcr_fleet_kpis, fleet_comparison, split_fleet_frames
 from scenarios.report import write_report
-from scenarios.world import assemble, collect_fast_records
+from scenarios.world import assemble
 from simulators.cosim import base as cosim_base
 
 PACKAGES = ("mosaik", "mosaik-api-v3", "numpy", "pandas", "scipy", "pyarrow", "pydantic",
