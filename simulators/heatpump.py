@@ -28,6 +28,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from simulators.fastpath import clip as _clip
+from simulators.fastpath import is_scalar as _is_scalar
+from simulators.fastpath import logical_not as _not
+from simulators.fastpath import maximum as _maximum
+from simulators.fastpath import minimum as _minimum
+from simulators.fastpath import uniform as _uniform
+from simulators.fastpath import where as _where
+
 ArrayLike = float | int | Sequence[float] | np.ndarray
 LabelLike = str | Sequence[str] | np.ndarray
 
@@ -248,31 +256,9 @@ def _line_coefficients(source: LabelLike) -> tuple[Any, Any, Any, Any]:
     return tuple(np.where(is_air, a[k], g[k]) for k in range(4))  # type: ignore[return-value]
 
 
-# The helpers below accept Python scalars or numpy arrays. Uniform parameters, inputs shared by
-# all units and the whole state of a single unit are Python scalars, for which plain Python
-# arithmetic is ~20× cheaper than numpy operations on length-1 arrays.
-def _clip(x: Any, lo: Any, hi: Any) -> Any:
-    """Clip a Python float (fast path) or an array to [lo, hi] (= min(max(x, lo), hi))."""
-    if isinstance(x, float) and isinstance(lo, float) and isinstance(hi, float):
-        x = lo if x < lo else x
-        return hi if x > hi else x
-    return np.minimum(np.maximum(x, lo), hi)
-
-
-def _minimum(a: Any, b: Any) -> Any:
-    """min(a, b) for Python floats (fast path) or arrays."""
-    if isinstance(a, float) and isinstance(b, float):
-        return a if a < b else b
-    return np.minimum(a, b)
-
-
-def _maximum(a: Any, b: Any) -> Any:
-    """max(a, b) for Python floats (fast path) or arrays."""
-    if isinstance(a, float) and isinstance(b, float):
-        return a if a > b else b
-    return np.maximum(a, b)
-
-
+# The helpers here and in simulators/fastpath.py accept Python scalars or numpy arrays. Uniform
+# parameters, inputs shared by all units and the whole state of a single unit are Python scalars,
+# for which plain Python arithmetic is ~20× cheaper than numpy operations on length-1 arrays.
 def _ramp_mean(m0: Any, target: Any, reach: Any) -> tuple[Any, Any]:
     """(step mean, end value) of a path from ``m0`` toward ``target`` moving at most ``reach``.
 
@@ -284,18 +270,6 @@ def _ramp_mean(m0: Any, target: Any, reach: Any) -> tuple[Any, Any]:
     end = m0 + _clip(d, -reach, reach)
     phi = _minimum(abs(d) / reach, 1.0)
     return end - (end - m0) * phi * 0.5, end
-
-
-def _where(cond: Any, a: Any, b: Any) -> Any:
-    """``np.where`` that keeps scalars: a scalar ``cond`` returns ``a`` or ``b`` itself."""
-    if isinstance(cond, bool | np.bool_):
-        return a if cond else b
-    return np.where(cond, a, b)
-
-
-def _not(x: Any) -> Any:
-    """Logical not of a Python bool or a bool array (``~`` is wrong for Python bools)."""
-    return (not x) if isinstance(x, bool) else ~x
 
 
 def _ratio_or_zero(num: Any, den: Any, n: int) -> Any:
@@ -911,16 +885,3 @@ class HeatPump:
             bad0 = np.asarray(bad[0]).item()
             raise ValueError(f"sg_ready_state={bad0!r} is not allowed; use one of [1, 2, 3, 4]")
         return (sg == 1 if lo == 1 else False), (sg == 4 if hi == 4 else False)
-
-
-def _is_scalar(value: Any) -> bool:
-    """True for Python and numpy scalars and 0-d arrays (cheap type checks first)."""
-    if isinstance(value, np.ndarray):
-        return value.ndim == 0
-    return isinstance(value, int | float | np.generic) or np.ndim(value) == 0
-
-
-def _uniform(arr: np.ndarray) -> Any:
-    """The common value as a Python scalar if all elements are equal, else the array itself."""
-    arr = np.asarray(arr)
-    return arr[0].item() if arr.size and bool(np.all(arr == arr[0])) else arr

@@ -27,6 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from simulators.fastpath import clip as _clip
+from simulators.fastpath import logical_not as _not
+from simulators.fastpath import maximum as _max
+from simulators.fastpath import minimum as _min
+from simulators.fastpath import ratio_or_zero as _ratio
+from simulators.fastpath import sign as _sign
+from simulators.fastpath import uniform as _uniform
+from simulators.fastpath import where as _where
+
 ArrayLike = float | int | Sequence[float] | np.ndarray
 
 # --- Products and frequency bands (ref §1.1) ------------------------------------------------------
@@ -167,57 +176,6 @@ def fme_step_factor(dt_s: float, T_FME_s: ArrayLike) -> Any:
 # ==================================================================================================
 # Helpers for Python floats (N = 1 fast path) and arrays alike
 # ==================================================================================================
-def _clip(x: Any, lo: Any, hi: Any) -> Any:
-    if isinstance(x, float) and isinstance(lo, float) and isinstance(hi, float):
-        x = lo if x < lo else x
-        return hi if x > hi else x
-    return np.minimum(np.maximum(x, lo), hi)
-
-
-def _min(a: Any, b: Any) -> Any:
-    if isinstance(a, float) and isinstance(b, float):
-        return a if a < b else b
-    return np.minimum(a, b)
-
-
-def _max(a: Any, b: Any) -> Any:
-    if isinstance(a, float) and isinstance(b, float):
-        return a if a > b else b
-    return np.maximum(a, b)
-
-
-def _where(cond: Any, a: Any, b: Any) -> Any:
-    if isinstance(cond, bool | np.bool_):
-        return a if cond else b
-    return np.where(cond, a, b)
-
-
-def _not(x: Any) -> Any:
-    return (not x) if isinstance(x, bool | np.bool_) else ~x
-
-
-def _sign(x: Any) -> Any:
-    if isinstance(x, float):
-        return (x > 0.0) - (x < 0.0) + 0.0
-    return np.sign(x)
-
-
-def _ratio(num: Any, den: Any) -> Any:
-    """num/den where den > 0, else 0."""
-    if isinstance(num, float) and isinstance(den, float):
-        return num / den if den > 0.0 else 0.0
-    num = np.asarray(num, dtype=float)
-    den = np.asarray(den, dtype=float)
-    out = np.zeros(np.broadcast_shapes(num.shape, den.shape))
-    np.divide(num, den, out=out, where=den > 0.0)
-    return out
-
-
-def _uniform(arr: np.ndarray) -> Any:
-    """The common value as a Python scalar if all elements are equal, else the array itself."""
-    return arr[0].item() if arr.size and bool(np.all(arr == arr[0])) else arr
-
-
 class _MovingMean:
     """Mean of the last ``window`` one-second samples; (window,) for N = 1, else (window, N).
 
