@@ -30,7 +30,6 @@ live in ``hil/codec.py``.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -40,7 +39,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-from simulators.config_errors import ConfigError, validate
+from simulators.config_errors import ConfigError, read_toml, validate
 
 Table = Literal["coil", "discrete_input", "input_register", "holding_register"]
 DataType = Literal["bool", "u16", "s16", "u32", "s32", "f32"]
@@ -694,12 +693,4 @@ def load_profile(name_or_path: str | Path) -> Profile:
     Raises ProfileError (one line per mistake: file, key path, value, what is allowed).
     """
     path = resolve_profile_path(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError([f"{path}: cannot read the profile ({exc.strerror})"]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError([f"{path}: not valid TOML — {exc}"]) from None
-    return validate_profile(data, str(path))
+    return validate_profile(read_toml(path, "profile", ProfileError), str(path))

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from simulators.config_errors import ConfigError, validate
+from simulators.config_errors import ConfigError, read_toml, validate
 
 BUILDING_CATEGORIES: tuple[str, ...] = (
     "RAD_1_C60", "RAD_1_C100", "RAD_1_C140",
@@ -449,6 +448,98 @@ class FcrConfig(_Model):
         return self
 
 
+KICKBACK_EVENT_KINDS: tuple[str, ...] = ("sg_block", "sg_increased", "sg_forced", "dimming_14a")
+"""Event kinds a kickback fleet run applies (price events need a price-aware fleet controller:
+not yet)."""
+
+
+class FeederConfig(_Model):
+    """The low-voltage grid of a kickback run (``simulators/feeder.py``): the bundled Danish
+    0.4 kV net, a pandapower JSON file or a ``pandapower.networks`` name; one power flow every
+    ``interval`` on the houses' mean loads (heat pump + base load) of the interval before."""
+
+    network: str = "danish"
+    house_bus: list[int] | None = None
+    houses_per_transformer: int = Field(200, ge=1, le=10_000)
+    interval: PositiveDuration = 300.0
+    power_factor: float = Field(0.97, gt=0, le=1)
+    numba: bool = False
+    counterfactual: bool = False
+
+
+class FleetConfig(_Model):
+    """N houses sampled from the iPower categories (``simulators/fleet.py: sample_fleet``)."""
+
+    n_houses: int = Field(150, ge=1, le=100_000)
+    seed: int | None = Field(None, ge=0)
+    year: Literal[2020, 2025, 2030, 2035] = 2020
+
+
+class EventConfig(_Model):
+    """One demand-response event of a kickback run, with its release mitigation."""
+
+    kind: Literal[KICKBACK_EVENT_KINDS]  # type: ignore[valid-type]
+    start: datetime
+    duration: PositiveDuration
+    share: float = Field(1.0, gt=0, le=1)
+    name: str = ""
+    P_limit_kW: float = Field(4.2, ge=0)
+    restart_window: Duration = 0.0
+    stagger_groups: int = Field(1, ge=1)
+    stagger_interval: Duration = 0.0
+    ramp_frac_per_s: float | None = Field(None, gt=0)
+    ramp_window: PositiveDuration = 10.0
+    recovery_factor: float = Field(0.0, ge=0)
+    guaranteed_min_kW: float | None = Field(None, ge=0)
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("expected a time with offset, e.g. 2026-02-03T17:00:00+01:00")
+        return v.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _block_len(self) -> EventConfig:
+        if self.kind == "sg_block" and self.duration > 7200.0:
+            raise ValueError("an sg_block lasts at most 2h (SG Ready); split it or use "
+                             "guaranteed_min_kW")
+        return self
+
+
+class MarketConfig(_Model):
+    """Day-ahead market coupling of a residential heat-pump fleet (``market_coupled_fleet``): the
+    fleet's aggregator bids a price-dependent demand curve at each gate closure (12:00 local,
+    D-1); the market clears it against a background merit order fitted to the scenario's price
+    series (``[prices]``) and publishes prices and the accepted schedule (see docs/markets.md)."""
+
+    mode: Literal["coupled", "price_taker"] = "coupled"
+    comparison: bool = True
+    mtu: int = 900
+    slope_EUR_per_MWh_per_MW: float = Field(0.05, gt=0, le=100)
+    represents_houses: int | None = Field(None, ge=1, le=10_000_000)
+    flex_share: float = Field(0.5, gt=0, le=1)
+    cheap_quantile: float = Field(0.33, gt=0, lt=1)
+    expensive_quantile: float = Field(0.67, gt=0, lt=1)
+    offset_K: float = Field(1.0, ge=0, le=5)
+    vat_frac: float = Field(0.25, ge=0, lt=1)
+    tso_tariff_DKK_per_MWh: float = Field(69.0, ge=0)
+
+    @field_validator("mtu", mode="before")
+    @classmethod
+    def _mtu(cls, v: Any) -> int:
+        s = parse_duration(v)
+        if s not in (900.0, 3600.0):
+            raise ValueError("expected the market time unit '15min' or '1h'")
+        return int(s)
+
+    @model_validator(mode="after")
+    def _quantiles(self) -> MarketConfig:
+        if self.cheap_quantile >= self.expensive_quantile:
+            raise ValueError("cheap_quantile must be below expensive_quantile")
+        return self
+
+
 class Scenario(_Model):
     """A complete scenario: what to run and how to judge it."""
 
@@ -466,8 +557,12 @@ class Scenario(_Model):
     controller: ControllerConfig
     frequency: FrequencyConfig | None = None
     fcr: FcrConfig | None = None
+    market: MarketConfig | None = None
     recorders: list[RecorderConfig] = [ParquetRecorderConfig()]
     hil: HilConfig | None = None
+    feeder: FeederConfig | None = None
+    fleet: FleetConfig | None = None
+    events: list[EventConfig] = []
 
     @field_validator("start", "end")
     @classmethod
@@ -486,9 +581,18 @@ class Scenario(_Model):
             raise ValueError("end must be after start")
         if self.step / self.time_resolution != round(self.step / self.time_resolution):
             raise ValueError("step must be a whole number of time_resolution units")
-        if self.site.n_houses > 1 and self.frequency is None:
+        if self.market is not None:
+            if self.frequency is not None or self.hil is not None:
+                raise ValueError("a [market] fleet run cannot have [frequency] or [hil] sections")
+            if self.site.heatpump.model != "native":
+                raise ValueError("[market] fleet runs need site.heatpump.model = 'native' (the "
+                                 "vectorised numpy model)")
+            if self.step > 900 or 900 % self.step:
+                raise ValueError("a [market] run needs a step that divides 15min (e.g. '60s')")
+        if self.site.n_houses > 1 and self.frequency is None and self.market is None:
             raise ValueError(f"site.n_houses = {self.site.n_houses} needs a [frequency] section "
-                             "(fleets run as FCR fleets); the residential topology has one house")
+                             "(FCR fleet) or a [market] section (market fleet); the "
+                             "residential topology has one house")
         if self.frequency is not None:
             f_step = self.frequency.step
             if f_step / self.time_resolution != round(f_step / self.time_resolution):
@@ -503,6 +607,22 @@ class Scenario(_Model):
                                  "vectorised numpy model)")
             if self.fcr.product != "fcr-n":
                 raise ValueError("fleet runs deliver fcr.product = 'fcr-n' (FCR-D fleets: not yet)")
+        if (self.events or self.fleet is not None) and self.feeder is None:
+            raise ValueError("[fleet] and [[events]] belong to a kickback run: add a [feeder] "
+                             "section (network = 'danish')")
+        if self.feeder is not None:
+            if self.frequency is not None:
+                raise ValueError("[feeder] (kickback run) and [frequency] (FCR fleet run) "
+                                 "cannot be combined")
+            if self.site.heatpump.model != "native":
+                raise ValueError("kickback runs need site.heatpump.model = 'native'")
+            if self.feeder.interval % self.step:
+                raise ValueError("feeder.interval must be a whole multiple of step")
+            end = self.start + timedelta(seconds=self.duration_s)
+            for i, e in enumerate(self.events):
+                if not self.start <= e.start < end:
+                    raise ValueError(f"events[{i}].start {e.start.isoformat()} lies outside the "
+                                     f"run [{self.start.isoformat()}, {end.isoformat()})")
         return self
 
     @property
@@ -523,14 +643,7 @@ def validate_data(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
 def load_scenario(path: str | Path) -> tuple[Scenario, dict[str, Any]]:
     """Read and validate a scenario file; return the model and the raw TOML mapping."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError([f"{path}: cannot read the scenario file ({exc.strerror})"]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError([f"{path}: not valid TOML — {exc}"]) from None
+    data = read_toml(path, "scenario file", ScenarioError)
     return validate_data(data, str(path)), data
 
 
@@ -547,6 +660,9 @@ def absolutize_paths(sc: Scenario, base: Path) -> Scenario:
     if sc.frequency is not None and sc.frequency.path is not None:
         freq = sc.frequency.model_copy(update={"path": fix(sc.frequency.path)})
         sc = sc.model_copy(update={"frequency": freq})
+    if sc.feeder is not None and sc.feeder.network.lower().endswith(".json"):
+        fd = sc.feeder.model_copy(update={"network": fix(sc.feeder.network)})
+        sc = sc.model_copy(update={"feeder": fd})
     tariff = sc.prices.tariff.model_copy(update={"path": fix(sc.prices.tariff.path)})
     pr = sc.prices.model_copy(update={"path": fix(sc.prices.path), "tariff": tariff})
     hp = sc.site.heatpump

@@ -8,7 +8,9 @@ validated by pydantic; this module turns each pydantic error into
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -125,3 +127,20 @@ def validate(
         return model.model_validate(data)
     except ValidationError as exc:
         raise error([format_error(source, e, data, model, unions) for e in exc.errors()]) from None
+
+
+def read_toml(
+    path: str | Path, what: str, error: type[ConfigError] = ConfigError
+) -> dict[str, Any]:
+    """Parse a TOML file; unreadable or invalid files raise ``error`` naming the file.
+
+    ``what`` names the kind of file in the message ("scenario file", "profile")."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error([f"{path}: cannot read the {what} ({exc.strerror})"]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error([f"{path}: not valid TOML — {exc}"]) from None

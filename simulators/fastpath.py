@@ -75,3 +75,24 @@ def uniform(arr: Any) -> Any:
     """The common value as a Python scalar if all elements are equal, else the array itself."""
     arr = np.asarray(arr)
     return arr[0].item() if arr.size and bool(np.all(arr == arr[0])) else arr
+
+
+def fleet_size(params: Any, n: int | None) -> int:
+    """Number of units of a vectorised core from its parameter dataclass and an optional ``n``.
+
+    Every parameter is a scalar (shared) or a 1-D array of length N; ``n`` = None takes N from
+    the arrays (1 if all are scalars). Raises ValueError naming the parameter that does not fit.
+    """
+    fields = {name: np.asarray(getattr(params, name)) for name in params.__dataclass_fields__}
+    for name, v in fields.items():
+        if v.ndim > 1:
+            raise ValueError(f"{name} must be a scalar or a 1-D array, got shape {v.shape}")
+    lengths = {name: v.shape[0] for name, v in fields.items() if v.ndim == 1}
+    if n is None:
+        n = max(lengths.values(), default=1)
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"n={n!r} must be a positive integer")
+    for name, length in lengths.items():
+        if length != n:
+            raise ValueError(f"{name} has length {length} but the fleet has n={n} units")
+    return int(n)

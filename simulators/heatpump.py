@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from simulators.fastpath import clip as _clip
+from simulators.fastpath import fleet_size
 from simulators.fastpath import is_scalar as _is_scalar
 from simulators.fastpath import logical_not as _not
 from simulators.fastpath import maximum as _maximum
@@ -514,18 +515,7 @@ class HeatPump:
             name: np.asarray(getattr(params, name), dtype=object if name in labels else float)
             for name in params.__dataclass_fields__
         }
-        for name, v in fields.items():
-            if v.ndim > 1:
-                raise ValueError(f"{name} must be a scalar or a 1-D array, got shape {v.shape}")
-        lengths = {name: v.shape[0] for name, v in fields.items() if v.ndim == 1}
-        if n is None:
-            n = max(lengths.values(), default=1)
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ValueError(f"n={n!r} must be a positive integer")
-        for name, length in lengths.items():
-            if length != n:
-                raise ValueError(f"{name} has length {length} but the fleet has n={n} units")
-        self.n: int = int(n)
+        self.n: int = fleet_size(params, n)
         self.params: HeatPumpParams = params
 
         def per_unit(name: str) -> np.ndarray:

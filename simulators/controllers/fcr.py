@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from simulators.fastpath import clip as _clip
+from simulators.fastpath import fleet_size
 from simulators.fastpath import logical_not as _not
 from simulators.fastpath import maximum as _max
 from simulators.fastpath import minimum as _min
@@ -366,15 +367,7 @@ class FcrController:
 
     def __init__(self, params: FcrParams, n: int | None = None) -> None:
         fields = {name: np.asarray(getattr(params, name)) for name in params.__dataclass_fields__}
-        lengths = {k: v.shape[0] for k, v in fields.items() if v.ndim == 1}
-        if n is None:
-            n = max(lengths.values(), default=1)
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ValueError(f"n={n!r} must be a positive integer")
-        for name, length in lengths.items():
-            if length != n:
-                raise ValueError(f"{name} has length {length} but the fleet has n={n} units")
-        self.n: int = int(n)
+        self.n: int = fleet_size(params, n)
         self.params = params
 
         def per_unit(name: str, dtype: type = float) -> np.ndarray:
