@@ -20,7 +20,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         out = run_scenario(args.scenario, args.out, until, args.seed,
                            progress=not args.quiet, influx_url=args.influx,
-                           realtime=args.realtime)
+                           realtime=args.realtime,
+                           counterfactual=getattr(args, "counterfactual", False))
     except schema.ScenarioError as exc:
         for m in exc.messages:
             print(m, file=sys.stderr)
@@ -31,6 +32,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"run folder: {out}")
     summary = (out / "summary.json").read_text(encoding="utf-8")
     print(summary)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    """``heatflex compare RUN_A RUN_B``: the numeric KPIs of two runs side by side."""
+    import json
+
+    k = []
+    for d in (args.run_a, args.run_b):
+        f = Path(d) / "summary.json"
+        if not f.is_file():
+            print(f"heatflex compare: {f} does not exist (not a run folder)", file=sys.stderr)
+            return 2
+        k.append(json.loads(f.read_text(encoding="utf-8")).get("kpis", {}))
+    print(f"{'kpi':44s} {str(args.run_a.name)[:22]:>22s} {str(args.run_b.name)[:22]:>22s}")
+    for key in [*k[0], *(x for x in k[1] if x not in k[0])]:
+        a, b = k[0].get(key), k[1].get(key)
+        if isinstance(a, int | float) or isinstance(b, int | float):
+            fa = f"{a:.4g}" if isinstance(a, int | float) else "-"
+            fb = f"{b:.4g}" if isinstance(b, int | float) else "-"
+            print(f"{key:44s} {fa:>22s} {fb:>22s}")
     return 0
 
 
@@ -72,7 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also record to InfluxDB at URL (token from $INFLUX_TOKEN)")
     r.add_argument("--realtime", action="store_true",
                    help="pace to the wall clock (hil/pacer.py; lateness in run.json)")
+    r.add_argument("--counterfactual", action="store_true",
+                   help="kickback runs: also run the same fleet without the events (paired)")
     r.set_defaults(func=_cmd_run)
+    cmp_ = sub.add_parser("compare", help="print two run folders' KPIs side by side")
+    cmp_.add_argument("run_a", type=Path)
+    cmp_.add_argument("run_b", type=Path)
+    cmp_.set_defaults(func=_cmd_compare)
     ls = sub.add_parser("list", help="list the bundled scenarios")
     ls.set_defaults(func=_cmd_list)
     v = sub.add_parser("validate", help="check scenario files; print every mistake")

@@ -44,6 +44,8 @@ PLOT_CAPTIONS: dict[str, str] = {
     "tank": "Hot-water tank: layer temperatures (top at the top) and state of charge.",
     "cop": "Coefficient of performance (heat ÷ electricity per bin) and supply temperature; "
     "COP against outdoor temperature.",
+    "market_fleet": "Market-coupled fleet: the target price series against the cleared "
+    "day-ahead price, and the fleet's metered power against its accepted schedule and baseline.",
     "fcr_fleet": "FCR fleet: grid frequency, the fleet's delivered and theoretical FCR-N "
     "activation (up-regulation positive) and its maintained capacity.",
 }
@@ -393,7 +395,36 @@ def plot_fcr_fleet(frames: Mapping[str, pd.DataFrame], path: Path, bin_s: float,
     return _save(fig, path)
 
 
-EXTRA_PLOTTERS: dict[str, Callable[..., Path | None]] = {"fcr_fleet": plot_fcr_fleet}
+def plot_market_fleet(frames: Mapping[str, pd.DataFrame], path: Path, bin_s: float,
+                      step_s: float) -> Path | None:
+    """Market-coupled fleet run: the target price series against the cleared day-ahead price
+    (top) and the fleet's metered power against its accepted schedule and baseline (bottom)."""
+    if not _has(frames, "market", "price_cleared_EUR_per_MWh", "price_target_EUR_per_MWh",
+                "accepted_fleet_kW", "P_el_fleet_kW"):
+        return None
+    df = frames["market"].sort_values("time")
+    t = pd.DatetimeIndex(df["time"]).tz_convert("UTC").tz_localize(None)
+    fig, (ax, ax2) = _new_figure(2, [1, 1], (12, 7))
+    ax.plot(t, df["price_target_EUR_per_MWh"], color="0.4", lw=1.2, drawstyle="steps-post",
+            label="target (no fleet flexibility)")
+    ax.plot(t, df["price_cleared_EUR_per_MWh"], color="tab:red", lw=1.2, drawstyle="steps-post",
+            label="cleared with the fleet's bids")
+    ax.set_title("Day-ahead price: target series vs cleared")
+    _finish(ax, "price [EUR/MWh]")
+    ax2.plot(t, df["P_el_fleet_kW"] / 1000.0, color="tab:blue", lw=0.8, label="metered")
+    ax2.plot(t, df["accepted_fleet_kW"] / 1000.0, color="tab:orange", lw=1.2,
+             drawstyle="steps-post", label="accepted day-ahead schedule")
+    if "P_base_fleet_kW" in df.columns:
+        ax2.plot(t, df["P_base_fleet_kW"] / 1000.0, color="0.5", lw=1.0, ls="--",
+                 label="baseline forecast")
+    ax2.set_title("Simulated fleet's electric power")
+    _finish(ax2, "power [MW]")
+    _time_axis(ax2)
+    return _save(fig, path)
+
+
+EXTRA_PLOTTERS: dict[str, Callable[..., Path | None]] = {"fcr_fleet": plot_fcr_fleet,
+                                                         "market_fleet": plot_market_fleet}
 """Plots drawn only when their measurements exist (not listed as missing otherwise)."""
 
 PLOTTERS: dict[str, Callable[..., Path | None]] = {

@@ -55,6 +55,7 @@ def run_scenario(
     report: bool = True,
     influx_url: str | None = None,
     realtime: bool = False,
+    counterfactual: bool = False,
 ) -> Path:
     """Run a scenario; return the run folder.  Raises ScenarioError or RunFailed.
 
@@ -75,6 +76,11 @@ def run_scenario(
         recs = [r for r in schema.resolved_dict(sc)["recorders"] if r["type"] != "influx"]
         old = next((r for r in schema.resolved_dict(sc)["recorders"] if r["type"] == "influx"), {})
         updates["recorders"] = [*recs, {**old, "type": "influx", "url": influx_url}]
+    if counterfactual:
+        if sc.feeder is None:
+            raise schema.ScenarioError([f"{path}: --counterfactual needs a [feeder] section "
+                                        "(kickback run)"])
+        updates["feeder"] = {**schema.resolved_dict(sc)["feeder"], "counterfactual": True}
     if realtime and sc.hil is None:
         updates["hil"] = {"realtime": True}
     if updates:
@@ -159,6 +165,16 @@ def run_scenario(
             ref = compute_kpis(ref_frames, comfort.T_low_C, comfort.T_high_C, step_s=sc.step)
             kpis.update(fleet_comparison(kpis, ref))
             report_meta = {**meta, "reference_kpis": ref}
+    elif sc.feeder is not None:  # kickback run: rebound KPIs per event (scenarios/rebound.py)
+        from scenarios.kickback_world import kickback_kpis
+
+        kpis = kickback_kpis(frames, sc, meta.get("site", {}), step_s=sc.step)
+    elif sc.market is not None:  # market fleet: residential + market KPIs, vs the other mode
+        from scenarios.market_world import market_run_kpis
+
+        frames, kpis, ref_kpis = market_run_kpis(frames, sc)
+        if ref_kpis:
+            report_meta = {**meta, "reference_kpis": ref_kpis}
     else:
         kpis = compute_kpis(frames, comfort.T_low_C, comfort.T_high_C, step_s=sc.step)
     summary: dict[str, Any] = {"kpis": kpis, "verdicts": {}}
@@ -171,7 +187,11 @@ def run_scenario(
             "detail": f"{pacing['deadline_misses']} of {pacing['steps']} steps later than "
                       "allowed; a run with misses is invalid"}
     _write_json(out / "summary.json", summary)
-    if report:
+    if report and sc.feeder is not None:
+        from scenarios.kickback_report import write_kickback_report
+
+        write_kickback_report(out, frames, kpis, report_meta, sc)
+    elif report:
         write_report(out, frames, kpis, report_meta, comfort.T_low_C, comfort.T_high_C,
                      step_s=sc.step)
     meta["finished_utc"] = datetime.now(UTC).isoformat()

@@ -582,8 +582,9 @@ class Scenario(_Model):
         if self.step / self.time_resolution != round(self.step / self.time_resolution):
             raise ValueError("step must be a whole number of time_resolution units")
         if self.market is not None:
-            if self.frequency is not None or self.hil is not None:
-                raise ValueError("a [market] fleet run cannot have [frequency] or [hil] sections")
+            if self.frequency is not None or self.hil is not None or self.feeder is not None:
+                raise ValueError("a [market] fleet run cannot have [frequency], [feeder] or "
+                                 "[hil] sections")
             if self.site.heatpump.model != "native":
                 raise ValueError("[market] fleet runs need site.heatpump.model = 'native' (the "
                                  "vectorised numpy model)")

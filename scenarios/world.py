@@ -309,6 +309,14 @@ def assemble(
         from scenarios.fcr_world import assemble_fcr_fleet  # fcr_world imports this module
 
         return assemble_fcr_fleet(sc, out_dir, run_id, until_s, seed)
+    if getattr(sc, "market", None) is not None and site is None and sim_config is None:
+        from scenarios.market_world import assemble_market_fleet  # imports this module
+
+        return assemble_market_fleet(sc, out_dir, run_id, until_s, seed)
+    if getattr(sc, "feeder", None) is not None and site is None and sim_config is None:
+        from scenarios.kickback_world import assemble_kickback  # imports this module
+
+        return assemble_kickback(sc, out_dir, run_id, until_s, seed)
     site = build_site(sc, seed) if site is None else site
     res = sc.time_resolution
     step = int(round(sc.step / res))
