@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import mosaik
 import numpy as np
 
 from adapters.records import SourceInfo
@@ -21,7 +20,6 @@ from scenarios.world import (
     CONTROLLER_OUT,
     HEATPUMP_IN,
     MARKET_OUT,
-    SIM_CONFIG,
     TANK_OUT,
     WEATHER_OUT,
     Assembled,
@@ -29,6 +27,8 @@ from scenarios.world import (
     _floats,
     _Source,
     build_site,
+    house_states,
+    new_world,
 )
 from simulators.cosim.base import StartOfStep
 
@@ -234,12 +234,7 @@ def assemble_fcr_fleet(sc: Scenario, out_dir: Path, run_id: str, until_s: float 
     w_step = max(1, int(round(sc.weather.step / res)))
     p_step = max(1, int(round(sc.prices.step / res)))
     until = int(round((sc.duration_s if until_s is None else until_s) / res))
-    world = mosaik.World(SIM_CONFIG, time_resolution=res, debug=False, cache=False,
-                         skip_greetings=True)
-
-    def sim(model: str, inputs: list[str], outputs: list[str], step_size: int) -> Any:
-        return getattr(world.start("Core", sim_id=model, model=model, inputs=inputs,
-                                   outputs=outputs, step_size=step_size), model)
+    world, sim = new_world(sc)
 
     weather = sim("Weather", [], WEATHER_OUT, w_step).create(
         1, core=_Source(lambda t, dt: _floats(site.weather.at(t))), eid="weather")[0]
@@ -262,17 +257,13 @@ def assemble_fcr_fleet(sc: Scenario, out_dir: Path, run_id: str, until_s: float 
     slow_links: list[tuple[Any, list[str]]] = [(weather, WEATHER_OUT), (market, MARKET_OUT)]
     fleet_hp = None
     for tag, st in variants.items():
-        T0 = np.asarray(st.building.state[:, 0], dtype=float)
         demand = m_demand.create(1, core=_Source(
             lambda t, dt, d=st.demand: {"Q_dhw_demand_kW": d.mean_kW(t, t + dt)}),
             eid=f"demand_{tag}")[0]
-        b_init = {"T_room_C": T0, "T_structure_C": T0.copy(), "T_floor_C": np.full(n, np.nan)}
+        b_init, t_init = house_states(st.building, st.tank)
+        T0, layers0 = b_init["T_room_C"], t_init["T_layers_C"]
         building = m_building.create(1, core=StartOfStep(st.building, tuple(b_init), b_init),
                                      eid=f"building_{tag}")[0]
-        layers0 = np.full((n, sc.site.tank.n_layers), sc.site.tank.T0_C)
-        t_init = {"T_layers_C": layers0, "T_top_C": layers0[:, 0],
-                  "T_bottom_C": layers0[:, -1], "E_stored_kWh": np.asarray(st.tank.energy_kWh()),
-                  "soc_frac": np.full(n, np.nan)}
         tank = m_tank.create(1, core=StartOfStep(st.tank, tuple(t_init), t_init),
                              eid=f"tank_{tag}")[0]
         controller = m_ctrl.create(1, core=st.controller, eid=f"controller_{tag}")[0]

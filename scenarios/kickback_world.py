@@ -29,7 +29,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import mosaik
 import numpy as np
 import pandas as pd
 
@@ -38,7 +37,6 @@ from scenarios.rebound import energy_bookkeeping, interval_lengths_s, rebound_kp
 from scenarios.schema import Scenario
 from scenarios.world import (
     BUILDING_OUT,
-    SIM_CONFIG,
     TANK_OUT,
     WEATHER_OUT,
     Assembled,
@@ -46,6 +44,8 @@ from scenarios.world import (
     _floats,
     _Source,
     build_site,
+    house_states,
+    new_world,
 )
 from simulators.cosim.base import StartOfStep
 
@@ -295,12 +295,7 @@ def assemble_kickback(sc: Scenario, out_dir: Path, run_id: str, until_s: float |
     f_step = int(round(fd.interval / res))
     w_step = max(1, int(round(sc.weather.step / res)))
     until = int(round((sc.duration_s if until_s is None else until_s) / res))
-    world = mosaik.World(SIM_CONFIG, time_resolution=res, debug=False, cache=False,
-                         skip_greetings=True)
-
-    def sim(model: str, inputs: list[str], outputs: list[str], step_size: int) -> Any:
-        return getattr(world.start("Core", sim_id=model, model=model, inputs=inputs,
-                                   outputs=outputs, step_size=step_size), model)
+    world, sim = new_world(sc)
 
     weather = sim("Weather", [], WEATHER_OUT, w_step).create(
         1, core=_Source(lambda t, dt: _floats(shared.weather.at(t))), eid="weather")[0]
@@ -327,18 +322,14 @@ def assemble_kickback(sc: Scenario, out_dir: Path, run_id: str, until_s: float |
         _lo, p_hi = c["heatpump"].compressor_power_range_kW(0.0, 0.0, 0.0, False)
         schedule = event_schedule(sc, n, np.asarray(p_hi, dtype=float)) \
             if tag == VARIANT_EVENT and sc.events else None
-        T0 = np.asarray(c["building"].state[:, 0], dtype=float)
         src = m_src.create(1, core=_Source(
             lambda t, dt, d=c["demand"], b=c["base"]: {
                 "Q_dhw_demand_kW": d.mean_kW(t, t + dt), "P_base_kW": b.step(dt, t)}),
             eid=f"source_{tag}")[0]
-        b_init = {"T_room_C": T0, "T_structure_C": T0.copy(), "T_floor_C": np.full(n, np.nan)}
+        b_init, t_init = house_states(c["building"], c["tank"])
+        T0, layers0 = b_init["T_room_C"], t_init["T_layers_C"]
         building = m_building.create(1, core=StartOfStep(c["building"], tuple(b_init), b_init),
                                      eid=f"building_{tag}")[0]
-        layers0 = np.full((n, sc.site.tank.n_layers), sc.site.tank.T0_C)
-        t_init = {"T_layers_C": layers0, "T_top_C": layers0[:, 0],
-                  "T_bottom_C": layers0[:, -1], "E_stored_kWh": np.asarray(c["tank"].energy_kWh()),
-                  "soc_frac": np.full(n, np.nan)}
         tank = m_tank.create(1, core=StartOfStep(c["tank"], tuple(t_init), t_init),
                              eid=f"tank_{tag}")[0]
         ctrl = m_ctrl.create(1, core=c["controller"], eid=f"controller_{tag}")[0]

@@ -48,7 +48,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import mosaik
 import numpy as np
 import pandas as pd
 
@@ -59,7 +58,6 @@ from scenarios.world import (
     CONTROLLER_OUT,
     HEATPUMP_IN,
     HEATPUMP_OUT,
-    SIM_CONFIG,
     TANK_OUT,
     WEATHER_OUT,
     Assembled,
@@ -69,6 +67,8 @@ from scenarios.world import (
     _Source,
     _tariff,
     build_site,
+    house_states,
+    new_world,
 )
 from simulators import prices as prices_mod
 from simulators import weather as weather_mod
@@ -366,12 +366,7 @@ def assemble_market_fleet(sc: Scenario, out_dir: Path, run_id: str,
     step = int(round(sc.step / res))
     w_step = max(1, int(round(sc.weather.step / res)))
     until = int(round(dur / res))
-    world = mosaik.World(SIM_CONFIG, time_resolution=res, debug=False, cache=False,
-                         skip_greetings=True)
-
-    def sim(model: str, inputs: list[str], outputs: list[str], step_size: int) -> Any:
-        return getattr(world.start("Core", sim_id=model, model=model, inputs=inputs,
-                                   outputs=outputs, step_size=step_size), model)
+    world, sim = new_world(sc)
 
     weather = sim("Weather", [], WEATHER_OUT, w_step).create(
         1, core=_Source(lambda t, dt: _floats(site.weather.at(t))), eid="weather")[0]
@@ -397,17 +392,13 @@ def assemble_market_fleet(sc: Scenario, out_dir: Path, run_id: str,
         agg = MarketAggregator(st.controller, st, sc, mkt, target, days, kW_to_MW,
                                name=f"fleet_{tag}", forecast=forecast)
         controller = m_agg.create(1, core=agg, eid=f"controller_{tag}")[0]
-        T0 = np.asarray(st.building.state[:, 0], dtype=float)
         demand = m_demand.create(1, core=_Source(
             lambda t, dt, d=st.demand: {"Q_dhw_demand_kW": d.mean_kW(t, t + dt)}),
             eid=f"demand_{tag}")[0]
-        b_init = {"T_room_C": T0, "T_structure_C": T0.copy(), "T_floor_C": np.full(n, np.nan)}
+        b_init, t_init = house_states(st.building, st.tank)
+        T0, layers0 = b_init["T_room_C"], t_init["T_layers_C"]
         building = m_building.create(1, core=StartOfStep(st.building, tuple(b_init), b_init),
                                      eid=f"building_{tag}")[0]
-        layers0 = np.full((n, sc.site.tank.n_layers), sc.site.tank.T0_C)
-        t_init = {"T_layers_C": layers0, "T_top_C": layers0[:, 0],
-                  "T_bottom_C": layers0[:, -1], "E_stored_kWh": np.asarray(st.tank.energy_kWh()),
-                  "soc_frac": np.full(n, np.nan)}
         tank = m_tank.create(1, core=StartOfStep(st.tank, tuple(t_init), t_init),
                              eid=f"tank_{tag}")[0]
         hp_core = StartOfStep(_HeatPumpInputs(st.heatpump), ("starts",),

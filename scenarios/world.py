@@ -281,6 +281,31 @@ def _tariff(sc: Scenario) -> Any:
     return prices_mod.Tariff(kind="tou", tou_DKK_per_MWh=tc.tou_DKK_per_MWh)
 
 
+def new_world(sc: Scenario) -> tuple[mosaik.World, Any]:
+    """A mosaik World at the scenario's time resolution and ``sim(model, inputs, outputs,
+    step_size)``, which starts one generic core simulator per model and returns its factory."""
+    world = mosaik.World(SIM_CONFIG, time_resolution=sc.time_resolution, debug=False,
+                         cache=False, skip_greetings=True)
+
+    def sim(model: str, inputs: list[str], outputs: list[str], step_size: int) -> Any:
+        return getattr(world.start("Core", sim_id=model, model=model, inputs=inputs,
+                                   outputs=outputs, step_size=step_size), model)
+
+    return world, sim
+
+
+def house_states(building: Any, tank: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Start-of-run outputs of (N-house) building and tank cores, as ``StartOfStep`` needs
+    them: (building initial dict, tank initial dict)."""
+    T0 = np.asarray(building.state[:, 0], dtype=float)
+    n = T0.size
+    b_init = {"T_room_C": T0, "T_structure_C": T0.copy(), "T_floor_C": np.full(n, np.nan)}
+    layers0 = np.asarray(tank.T_layers_C, dtype=float).reshape(n, -1).copy()
+    t_init = {"T_layers_C": layers0, "T_top_C": layers0[:, 0], "T_bottom_C": layers0[:, -1],
+              "E_stored_kWh": np.asarray(tank.energy_kWh()), "soc_frac": np.full(n, np.nan)}
+    return b_init, t_init
+
+
 @dataclass
 class Assembled:
     """A World ready to run, with what the runner needs to know about it."""
