@@ -132,6 +132,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--dts", default="1,0.1", help="step lengths, s (comma-separated)")
+    ap.add_argument("--modes", default="pacer,rt_factor",
+                    help="pacer and/or rt_factor (the floor), comma-separated")
     args = ap.parse_args()
     procs = [_serve(), _serve()]
     try:
@@ -140,9 +142,13 @@ def main() -> None:
         result: dict[str, Any] = {"bench": "hil", "steps": args.steps, "devices": len(ports)}
         for dt in (float(x) for x in args.dts.split(",")):
             key = f"dt_{dt:g}s"
-            result[key] = {"pacer": run_mode(ports, dt, args.steps, paced=True),
-                           "mosaik_rt_factor_floor": run_mode(ports, dt, args.steps,
-                                                              paced=False)}
+            modes = args.modes.split(",")
+            result[key] = {}
+            if "pacer" in modes:
+                result[key]["pacer"] = run_mode(ports, dt, args.steps, paced=True)
+            if "rt_factor" in modes:
+                result[key]["mosaik_rt_factor_floor"] = run_mode(ports, dt, args.steps,
+                                                                 paced=False)
         result.update(read_latency(ports[0]))
     finally:
         for p, _ in procs:
