@@ -1,16 +1,37 @@
-"""Benchmark: time per feeder power flow for 150 and 1000 houses (power-flow part).
+"""Benchmark: feeder power flows and whole winter-week fleet runs (issue #9).
 
-For each fleet size N the bundled Danish grid is built (N houses; 200 per 400 kVA substation,
-so 1000 houses = 5 substations in one network), loaded with a sampled fleet's household base
-load plus a seeded on/off heat-pump draw, and stepped ``--n-pf`` times. Figures per size: build
-time; mean wall time per ``Feeder.step`` (one recycled Newton–Raphson power flow plus the
-vectorised mapping and result extraction) and per pandapower ``runpp`` inside it; the floor
-measured in the same run — a plain ``pandapower.runpp`` on the same network with default
-options (fresh model, full result tables) — and the ratio; the number of power flows per
-simulated week at 5-min flows (2016) times the step cost. numba compile time is excluded by
-warm-up steps. Prints one JSON line.
+Part 1 — power flow. For each fleet size N the bundled Danish grid is built (N houses; 200 per
+400 kVA substation, so 1000 houses = 5 substations in one network), loaded with a sampled fleet's
+household base load plus a seeded on/off heat-pump draw, and stepped ``--n-pf`` times. Figures per
+size: build time; mean wall time per ``Feeder.step`` (one recycled Newton–Raphson power flow plus
+the vectorised mapping and result extraction) and per pandapower ``runpp`` inside it; the floor
+measured in the same run — a plain ``pandapower.runpp`` on the same network with default options
+(fresh model, full result tables) — and the ratio; the number of power flows per simulated week
+at 5-min flows (2016) times the step cost. numba compile time is excluded by warm-up steps.
 
-Usage: python bench/feeder_fleet.py [--sizes 150 1000] [--n-pf 100] [--seed 0]
+Part 2 — fleet runs. One winter week (``--quick``: one day) of the bundled ``kickback_feeder``
+scenario (60 s heat steps, the 2-h SG-Ready block of day 1, no counterfactual) with
+``fleet.n_houses`` and ``duration`` overridden, validated with ``scenarios.schema.validate_data``,
+assembled by ``scenarios.kickback_world.assemble_kickback`` and run with ``world.run``:
+
+* ``--run-sizes`` (150, 1000): 5-min power flows on the Danish grid (1000 houses = 5 feeders /
+  MV/LV transformers at ``houses_per_transformer`` = 200);
+* ``--agg-sizes`` (10 000): only the aggregate at the MV/LV transformers — the kickback assembly
+  has no such mode, so this bench swaps its feeder core for :class:`TransformerSum` (sum of the
+  house loads per transformer, no power flow per house bus) while the rest of the assembly is
+  unchanged.
+
+The mosaik run includes the assembly's Recorder (parquet, per-house heat-pump/building records,
+to a temporary folder deleted afterwards). In the same process the same cores (``sample_fleet``
+→ Building, HeatPump, Tank, Thermostat room controller, DHW demand, base load, via
+``build_kickback_fleet``) are stepped in a bare Python loop without mosaik, with the same load
+aggregation and the same grid stage (power flow or transformer sums); that loop's wall time is
+split into fleet and grid parts. Figures per size: assembly and run wall time, simulated seconds
+per wall second for both paths, mosaik/plain ratio, the issue's target and whether it was met.
+Prints one JSON line.
+
+Usage: python bench/feeder_fleet.py [--quick] [--sizes 150 1000] [--n-pf 100] [--seed 0]
+                                    [--run-sizes 150 1000] [--agg-sizes 10000] [--no-plain]
 """
 
 from __future__ import annotations
@@ -18,20 +39,35 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
+import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandapower as pp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simulators.feeder import Feeder  # noqa: E402
+import scenarios.kickback_world as kw  # noqa: E402
+from scenarios import schema  # noqa: E402
+from scenarios.catalog import resolve_scenario_path  # noqa: E402
+from scenarios.world import build_site  # noqa: E402
+from simulators.cosim import base as cosim_base  # noqa: E402
+from simulators.feeder import DanishFeederConfig, Feeder  # noqa: E402
 from simulators.fleet import sample_fleet  # noqa: E402
 
 WEEK_FLOWS_5MIN = 7 * 24 * 12
+WEEK_S, DAY_S = 7 * 86400.0, 86400.0
+SCENARIO = "kickback_feeder"
+TARGET_WALL_S = {1000: 60.0, 10_000: 600.0}
+"""Issue #9 targets for one simulated week, wall seconds."""
 
 
 def _loads(n: int, seed: int, steps: int) -> np.ndarray:
@@ -82,18 +118,221 @@ def bench_size(n: int, n_pf: int, seed: int) -> dict[str, float]:
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# Part 2: whole fleet runs — kickback assembly (mosaik) vs a bare loop over the same cores
+# ---------------------------------------------------------------------------------------------
+
+
+class TransformerSum:
+    """Grid stage without power flow: the houses' interval-mean loads summed per MV/LV
+    transformer (houses dealt to substations as ``danish_feeder_net`` does), with the same
+    output keys as ``kickback_world.FeederCore`` (voltages NaN, losses 0)."""
+
+    def __init__(self, n: int, cfg: DanishFeederConfig, power_factor: float) -> None:
+        n_sub = math.ceil(n / cfg.max_houses_per_transformer)
+        sizes = np.full(n_sub, n // n_sub)
+        sizes[: n % n_sub] += 1
+        self.trafo_of_house = np.repeat(np.arange(n_sub), sizes)
+        self.n_trafo = n_sub
+        net = pp.create_empty_network()
+        self.sn_kVA = float(pp.load_std_type(net, cfg.trafo_std_type, "trafo")["sn_mva"]) * 1e3
+        self.pf = float(power_factor)
+        self.n = n
+        self._nan = np.full(n, np.nan)
+
+    def step(self, dt_s: float, P_window_kW: Any) -> dict[str, Any]:
+        p = np.asarray(P_window_kW, dtype=float)
+        p_tr = np.bincount(self.trafo_of_house, weights=p, minlength=self.n_trafo)
+        load = p_tr / self.pf / self.sn_kVA * 100.0
+        total = float(p_tr.sum())
+        nan = math.nan
+        return {
+            "trafo_loading_max_pct": float(load.max()), "line_loading_max_pct": nan,
+            "v_min_pu": nan, "v_max_pu": nan, "v_house_mean_pu": nan, "P_grid_kW": total,
+            "P_loss_kW": 0.0, "P_load_kW": total, "converged": 1.0, "v_house_pu": self._nan,
+            "P_trafo_kW": p_tr,
+        }
+
+
+def _scenario(n: int, duration_s: float, seed: int) -> schema.Scenario:
+    sc, _ = schema.load_scenario(resolve_scenario_path(SCENARIO))
+    data = schema.resolved_dict(sc)
+    data["fleet"] = {**data["fleet"], "n_houses": n, "seed": seed}
+    data["feeder"] = {**data["feeder"], "counterfactual": False}
+    data["duration"] = duration_s
+    data.pop("end", None)
+    return schema.validate_data(data, f"{SCENARIO} (bench, n_houses = {n})")
+
+
+@contextmanager
+def _aggregate_feeder(on: bool) -> Iterator[None]:
+    """With ``on``: ``kickback_world`` builds :class:`TransformerSum` instead of the power-flow
+    feeder (module attributes swapped for the duration of the assembly only)."""
+    if not on:
+        yield
+        return
+    old_build, old_core = kw.build_feeder, kw.FeederCore
+
+    def build(sc: schema.Scenario, n: int) -> TransformerSum:
+        fd = sc.feeder
+        assert fd is not None
+        cfg = DanishFeederConfig(max_houses_per_transformer=fd.houses_per_transformer)
+        return TransformerSum(n, cfg, fd.power_factor)
+
+    kw.build_feeder, kw.FeederCore = build, lambda core: core
+    try:
+        yield
+    finally:
+        kw.build_feeder, kw.FeederCore = old_build, old_core
+
+
+def _mosaik_run(sc: schema.Scenario, aggregate: bool) -> dict[str, Any]:
+    out = Path(tempfile.mkdtemp(prefix="bench_feeder_fleet_"))
+    cosim_base.CRASHES.clear()
+    try:
+        t0 = time.perf_counter()
+        with _aggregate_feeder(aggregate):
+            asm = kw.assemble_kickback(sc, out, "bench")
+        assemble_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        try:
+            asm.world.run(until=asm.until, print_progress=False)
+        finally:
+            run_s = time.perf_counter() - t0
+            from adapters import parquet as parquet_mod
+
+            for rec in list(parquet_mod.ACTIVE):
+                rec.close()
+            asm.site.close()
+        if cosim_base.CRASHES:
+            c = cosim_base.CRASHES[0]
+            raise RuntimeError(f"simulator {c.sid} crashed at t = {c.time}:\n{c.traceback}")
+        rec_mb = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return {"assemble_s": assemble_s, "run_s": run_s, "records_MB": rec_mb}
+
+
+def _plain_loop(sc: schema.Scenario, aggregate: bool) -> dict[str, Any]:
+    """The kickback world's cores and data flow stepped in a bare Python loop (no mosaik)."""
+    t0 = time.perf_counter()
+    site = build_site(sc, sc.seed)
+    c = kw.build_kickback_fleet(sc)
+    n = c["fleet"].n
+    _lo, p_hi = c["heatpump"].compressor_power_range_kW(0.0, 0.0, 0.0, False)
+    sched = kw.event_schedule(sc, n, np.asarray(p_hi, dtype=float)) if sc.events else None
+    hp = kw.EventHeatPump(c["heatpump"], sched, n)
+    building, tank, ctrl = c["building"], c["tank"], c["controller"]
+    demand, base = c["demand"], c["base"]
+    fd = sc.feeder
+    assert fd is not None
+    step = float(sc.step)
+    k_f = int(round(fd.interval / step))
+    load = kw.HouseLoad(k_f, n)
+    if aggregate:
+        grid: Any = TransformerSum(n, DanishFeederConfig(
+            max_houses_per_transformer=fd.houses_per_transformer), fd.power_factor)
+    else:
+        grid = kw.FeederCore(kw.build_feeder(sc, n))
+    T_room = np.asarray(building.state[:, 0], dtype=float)
+    layers = np.full((n, sc.site.tank.n_layers), sc.site.tank.T0_C)
+    build_s = time.perf_counter() - t0
+    n_steps = int(round(sc.duration_s / step))
+    w_step = max(1, int(round(sc.weather.step / step)))
+    grid_s = 0.0
+    out: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    for i in range(n_steps):
+        t = i * step
+        if i % w_step == 0:
+            w = site.weather.at(t)
+        cmd = ctrl.step(step, T_room_C=T_room, T_out_C=w["T_out_C"], T_layers_C=layers, t_s=t)
+        h = hp.step(step, t, cmd["Q_req_kW"], cmd["dhw_mode"], cmd["sg_ready_state"],
+                    w["T_out_C"], w["T_out_24h_C"], w["T_out_168h_C"])
+        T_room = building.step(step, Q_heat_kW=h["Q_sh_kW"], T_out_C=w["T_out_C"])["T_room_C"]
+        layers = tank.step(step, Q_charge_kW=h["Q_dhw_kW"], T_charge_C=h["T_supply_C"],
+                           Q_draw_kW=demand.mean_kW(t, t + step))["T_layers_C"]
+        agg = load.step(step, h["P_el_kW"], base.step(step, t), h["Q_sh_kW"], h["Q_dhw_kW"],
+                        h["hp_state"], h["in_event"])
+        if i % k_f == 0:
+            tg = time.perf_counter()
+            out = grid.step(k_f * step, agg["P_window_kW"])
+            grid_s += time.perf_counter() - tg
+    run_s = time.perf_counter() - t0
+    site.close()
+    return {"build_s": build_s, "run_s": run_s, "grid_s": grid_s, "steps": n_steps,
+            "trafo_loading_max_pct_last": float(out.get("trafo_loading_max_pct", math.nan)),
+            "P_total_kW_last": float(agg["P_total_kW"])}
+
+
+def bench_run(n: int, duration_s: float, seed: int, aggregate: bool,
+              plain: bool) -> dict[str, Any]:
+    sc = _scenario(n, duration_s, seed)
+    fd = sc.feeder
+    assert fd is not None
+    res: dict[str, Any] = {
+        "houses": n, "grid": "transformer_sums" if aggregate else "power_flow",
+        "transformers": math.ceil(n / fd.houses_per_transformer),
+        "simulated_s": duration_s, "heat_step_s": sc.step, "pf_interval_s": fd.interval,
+    }
+    try:
+        m = _mosaik_run(sc, aggregate)
+    except Exception as exc:  # noqa: BLE001 — reported in the JSON, the other sizes still run
+        res["mosaik_error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
+        m = None
+    if m is not None:
+        res.update({
+            "mosaik_assemble_s": round(m["assemble_s"], 2), "mosaik_run_s": round(m["run_s"], 2),
+            "mosaik_sim_per_wall": round(duration_s / m["run_s"], 1),
+            "mosaik_records_MB": round(m["records_MB"], 1),
+        })
+        week_s = m["run_s"] * WEEK_S / duration_s
+        res["mosaik_week_run_s_est"] = round(week_s, 1)
+        if n in TARGET_WALL_S:
+            res["target_week_s"] = TARGET_WALL_S[n]
+            res["target_met"] = bool(week_s <= TARGET_WALL_S[n])
+    if plain:
+        q = _plain_loop(sc, aggregate)
+        res.update({
+            "plain_build_s": round(q["build_s"], 2), "plain_run_s": round(q["run_s"], 2),
+            "plain_grid_s": round(q["grid_s"], 2),
+            "plain_fleet_s": round(q["run_s"] - q["grid_s"], 2),
+            "plain_sim_per_wall": round(duration_s / q["run_s"], 1),
+            "plain_trafo_loading_max_pct_last": round(q["trafo_loading_max_pct_last"], 1),
+        })
+        if m is not None:
+            res["mosaik_over_plain"] = round(m["run_s"] / q["run_s"], 2)
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[150, 1000])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[150, 1000],
+                    help="power-flow part: fleet sizes")
     ap.add_argument("--n-pf", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--run-sizes", type=int, nargs="*", default=[150, 1000],
+                    help="fleet runs with 5-min power flows")
+    ap.add_argument("--agg-sizes", type=int, nargs="*", default=[10_000],
+                    help="fleet runs with transformer sums only")
+    ap.add_argument("--quick", action="store_true", help="one simulated day instead of a week")
+    ap.add_argument("--no-plain", action="store_true", help="skip the bare-loop comparison")
     args = ap.parse_args()
+    from scenarios.runner import _quiet_mosaik_logs
+
+    _quiet_mosaik_logs()  # mosaik's INFO lines on stderr; keep warnings and errors
     results = [bench_size(n, args.n_pf, args.seed) for n in args.sizes]
+    duration = DAY_S if args.quick else WEEK_S
+    runs = [bench_run(n, duration, args.seed, False, not args.no_plain) for n in args.run_sizes]
+    runs += [bench_run(n, duration, args.seed, True, not args.no_plain) for n in args.agg_sizes]
     print(json.dumps({
-        "bench": "feeder_power_flow",
+        "bench": "feeder_fleet",
         "pandapower": pp.__version__,
         "n_pf": args.n_pf,
         "sizes": results,
+        "scenario": SCENARIO,
+        "simulated_s": duration,
+        "runs": runs,
     }))
 
 
