@@ -58,6 +58,8 @@ class Pacer:
         spin_s: the last part of each wait is spent spinning on the clock, s (sleep overshoots
             by ≈ 50–100 µs on Linux; spinning trades a little CPU for sub-0.1 ms precision).
         on_step: called with the wall time after each wake-up (e.g. the stall watchdog's feed).
+        clock, sleep: the monotonic clock (s) and the sleep function (tests pass a simulated
+            clock to check the deadlines without depending on the machine's timing).
     """
 
     needs_time = True
@@ -70,6 +72,7 @@ class Pacer:
         spin_s: float = 0.0005,
         on_step: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed={speed!r} must be > 0 (simulated seconds per wall second)")
@@ -80,6 +83,7 @@ class Pacer:
         self.spin_s = float(spin_s)
         self.on_step = on_step
         self.clock = clock
+        self.sleep = sleep
         self.stats = PacerStats(allowed_ms=float(allowed_lateness_ms))
         self._t0: float | None = None
         self._sim0: float = 0.0
@@ -89,7 +93,7 @@ class Pacer:
         clock = self.clock
         remaining = deadline - clock()
         if remaining > self.spin_s:
-            time.sleep(remaining - self.spin_s)
+            self.sleep(remaining - self.spin_s)
         while clock() < deadline:
             pass
         return clock() - deadline
