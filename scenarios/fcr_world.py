@@ -27,10 +27,9 @@ from scenarios.world import (
     _floats,
     _Source,
     build_site,
-    house_states,
+    house_loop,
     new_world,
 )
-from simulators.cosim.base import StartOfStep
 
 FLEET_HP_OUT = ["P_el_kW", "P_el_compressor_kW", "P_backup_kW", "Q_th_kW", "Q_sh_kW",
                 "Q_dhw_kW", "Q_backup_kW", "COP", "T_supply_C", "on", "starts",
@@ -260,28 +259,14 @@ def assemble_fcr_fleet(sc: Scenario, out_dir: Path, run_id: str, until_s: float 
         demand = m_demand.create(1, core=_Source(
             lambda t, dt, d=st.demand: {"Q_dhw_demand_kW": d.mean_kW(t, t + dt)}),
             eid=f"demand_{tag}")[0]
-        b_init, t_init = house_states(st.building, st.tank)
-        T0, layers0 = b_init["T_room_C"], t_init["T_layers_C"]
-        building = m_building.create(1, core=StartOfStep(st.building, tuple(b_init), b_init),
-                                     eid=f"building_{tag}")[0]
-        tank = m_tank.create(1, core=StartOfStep(st.tank, tuple(t_init), t_init),
-                             eid=f"tank_{tag}")[0]
         controller = m_ctrl.create(1, core=st.controller, eid=f"controller_{tag}")[0]
         ctrl = fleet_fcr_controller(sc, st) if tag == "house" else None
         hp = m_hp.create(1, core=FleetHeatPump(st.heatpump, ctrl, step // f_step, n),
                          eid=f"heatpump_{tag}")[0]
-        world.connect(weather, building, "T_out_C")
-        world.connect(weather, hp, *WEATHER_OUT)
-        world.connect(weather, controller, "T_out_C")
+        building, tank, T0 = house_loop(
+            world, m_building, m_tank, st.building, st.tank, tag, weather=weather,
+            controller=controller, heatpump=hp, demand=demand, controller_to_hp=CONTROLLER_OUT[:3])
         world.connect(market, controller, "price_forecast")
-        world.connect(controller, hp, *CONTROLLER_OUT[:3])
-        world.connect(hp, building, ("Q_sh_kW", "Q_heat_kW"))
-        world.connect(hp, tank, ("Q_dhw_kW", "Q_charge_kW"), ("T_supply_C", "T_charge_C"))
-        world.connect(demand, tank, ("Q_dhw_demand_kW", "Q_draw_kW"))
-        world.connect(building, controller, "T_room_C", time_shifted=True,
-                      initial_data={"T_room_C": T0})
-        world.connect(tank, controller, "T_layers_C", time_shifted=True,
-                      initial_data={"T_layers_C": layers0})
         if ctrl is not None:
             fleet_hp = hp
             world.connect(grid, hp, "f_Hz")

@@ -44,10 +44,9 @@ from scenarios.world import (
     _floats,
     _Source,
     build_site,
-    house_states,
+    house_loop,
     new_world,
 )
-from simulators.cosim.base import StartOfStep
 
 FLEET_OUT = ["P_hp_kW", "P_base_kW", "P_total_kW", "Q_sh_kW", "Q_dhw_kW", "n_on", "n_blocked",
              "n_limited", "n_in_event"]  # fmt: skip
@@ -326,29 +325,15 @@ def assemble_kickback(sc: Scenario, out_dir: Path, run_id: str, until_s: float |
             lambda t, dt, d=c["demand"], b=c["base"]: {
                 "Q_dhw_demand_kW": d.mean_kW(t, t + dt), "P_base_kW": b.step(dt, t)}),
             eid=f"source_{tag}")[0]
-        b_init, t_init = house_states(c["building"], c["tank"])
-        T0, layers0 = b_init["T_room_C"], t_init["T_layers_C"]
-        building = m_building.create(1, core=StartOfStep(c["building"], tuple(b_init), b_init),
-                                     eid=f"building_{tag}")[0]
-        tank = m_tank.create(1, core=StartOfStep(c["tank"], tuple(t_init), t_init),
-                             eid=f"tank_{tag}")[0]
         ctrl = m_ctrl.create(1, core=c["controller"], eid=f"controller_{tag}")[0]
         hp = m_hp.create(1, core=EventHeatPump(c["heatpump"], schedule, n),
                          eid=f"heatpump_{tag}")[0]
         load = m_load.create(1, core=HouseLoad(f_step // step, n), eid=f"load_{tag}")[0]
         feeder = m_feeder.create(1, core=FeederCore(build_feeder(sc, n)), eid=f"feeder_{tag}")[0]
         probe = m_probe.create(1, core=_Pass(), eid=f"feederhouse_{tag}")[0]
-        world.connect(weather, building, "T_out_C")
-        world.connect(weather, hp, *WEATHER_OUT)
-        world.connect(weather, ctrl, "T_out_C")
-        world.connect(ctrl, hp, *CONTROLLER_IN)
-        world.connect(hp, building, ("Q_sh_kW", "Q_heat_kW"))
-        world.connect(hp, tank, ("Q_dhw_kW", "Q_charge_kW"), ("T_supply_C", "T_charge_C"))
-        world.connect(src, tank, ("Q_dhw_demand_kW", "Q_draw_kW"))
-        world.connect(building, ctrl, "T_room_C", time_shifted=True,
-                      initial_data={"T_room_C": T0})
-        world.connect(tank, ctrl, "T_layers_C", time_shifted=True,
-                      initial_data={"T_layers_C": layers0})
+        building, tank, T0 = house_loop(
+            world, m_building, m_tank, c["building"], c["tank"], tag, weather=weather,
+            controller=ctrl, heatpump=hp, demand=src, controller_to_hp=CONTROLLER_IN)
         world.connect(hp, load, "P_el_kW", "Q_sh_kW", "Q_dhw_kW", "hp_state", "in_event")
         world.connect(src, load, "P_base_kW")
         world.connect(load, feeder, "P_window_kW")

@@ -67,7 +67,7 @@ from scenarios.world import (
     _Source,
     _tariff,
     build_site,
-    house_states,
+    house_loop,
     new_world,
 )
 from simulators import prices as prices_mod
@@ -395,32 +395,18 @@ def assemble_market_fleet(sc: Scenario, out_dir: Path, run_id: str,
         demand = m_demand.create(1, core=_Source(
             lambda t, dt, d=st.demand: {"Q_dhw_demand_kW": d.mean_kW(t, t + dt)}),
             eid=f"demand_{tag}")[0]
-        b_init, t_init = house_states(st.building, st.tank)
-        T0, layers0 = b_init["T_room_C"], t_init["T_layers_C"]
-        building = m_building.create(1, core=StartOfStep(st.building, tuple(b_init), b_init),
-                                     eid=f"building_{tag}")[0]
-        tank = m_tank.create(1, core=StartOfStep(st.tank, tuple(t_init), t_init),
-                             eid=f"tank_{tag}")[0]
         hp_core = StartOfStep(_HeatPumpInputs(st.heatpump), ("starts",),
                               {"starts": np.zeros(n)})
         hp = m_hp.create(1, core=hp_core, eid=f"heatpump_{tag}")[0]
-        world.connect(weather, building, "T_out_C")
-        world.connect(weather, hp, *WEATHER_OUT)
-        world.connect(weather, controller, "T_out_C")
-        world.connect(controller, hp, *CONTROLLER_OUT[:3])
+        building, tank, T0 = house_loop(
+            world, m_building, m_tank, st.building, st.tank, tag, weather=weather,
+            controller=controller, heatpump=hp, demand=demand, controller_to_hp=CONTROLLER_OUT[:3])
         world.connect(controller, market, "bid", "P_base_fleet_kW", "dispatch_frac")
         world.connect(market, controller, "schedule", time_shifted=True,
                       initial_data={"schedule": None})
         world.connect(hp, market, "P_el_kW")
         world.connect(hp, controller, "P_el_kW", time_shifted=True,
                       initial_data={"P_el_kW": None})
-        world.connect(hp, building, ("Q_sh_kW", "Q_heat_kW"))
-        world.connect(hp, tank, ("Q_dhw_kW", "Q_charge_kW"), ("T_supply_C", "T_charge_C"))
-        world.connect(demand, tank, ("Q_dhw_demand_kW", "Q_draw_kW"))
-        world.connect(building, controller, "T_room_C", time_shifted=True,
-                      initial_data={"T_room_C": T0})
-        world.connect(tank, controller, "T_layers_C", time_shifted=True,
-                      initial_data={"T_layers_C": layers0})
         for ent, meas, attrs in ((market, "market", MARKET_FLEET_OUT),
                                  (building, "building", BUILDING_OUT),
                                  (tank, "tank", TANK_OUT),

@@ -294,17 +294,38 @@ def new_world(sc: Scenario) -> tuple[mosaik.World, Any]:
     return world, sim
 
 
-def house_states(building: Any, tank: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Start-of-run outputs of (N-house) building and tank cores, as ``StartOfStep`` needs
-    them: (building initial dict, tank initial dict)."""
-    T0 = np.asarray(building.state[:, 0], dtype=float)
+def house_loop(
+    world: mosaik.World, m_building: Any, m_tank: Any, building_core: Any, tank_core: Any,
+    tag: str, *, weather: Any, controller: Any, heatpump: Any, demand: Any,
+    controller_to_hp: list[str],
+) -> tuple[Any, Any, np.ndarray]:
+    """Create the building and tank entities of one (fleet) house variant ``tag`` and wire the
+    house loop every fleet world shares: weather → building/heat pump/controller, controller →
+    heat pump (``controller_to_hp``), heat pump → building (space heat) and tank (DHW), demand →
+    tank, and the controller reading room and tank layers at the start of each step
+    (time-shifted). Returns (building, tank, start room temperatures °C (N,))."""
+    T0 = np.asarray(building_core.state[:, 0], dtype=float)
     n = T0.size
     b_init = {"T_room_C": T0, "T_structure_C": T0.copy(), "T_floor_C": np.full(n, np.nan)}
-    layers0 = np.asarray(tank.T_layers_C, dtype=float).reshape(n, -1).copy()
+    layers0 = np.asarray(tank_core.T_layers_C, dtype=float).reshape(n, -1).copy()
     t_init = {"T_layers_C": layers0, "T_top_C": layers0[:, 0], "T_bottom_C": layers0[:, -1],
-              "E_stored_kWh": np.asarray(tank.energy_kWh()), "soc_frac": np.full(n, np.nan)}
-    return b_init, t_init
-
+              "E_stored_kWh": np.asarray(tank_core.energy_kWh()), "soc_frac": np.full(n, np.nan)}
+    building = m_building.create(1, core=StartOfStep(building_core, tuple(b_init), b_init),
+                                 eid=f"building_{tag}")[0]
+    tank = m_tank.create(1, core=StartOfStep(tank_core, tuple(t_init), t_init),
+                         eid=f"tank_{tag}")[0]
+    world.connect(weather, building, "T_out_C")
+    world.connect(weather, heatpump, *WEATHER_OUT)
+    world.connect(weather, controller, "T_out_C")
+    world.connect(controller, heatpump, *controller_to_hp)
+    world.connect(heatpump, building, ("Q_sh_kW", "Q_heat_kW"))
+    world.connect(heatpump, tank, ("Q_dhw_kW", "Q_charge_kW"), ("T_supply_C", "T_charge_C"))
+    world.connect(demand, tank, ("Q_dhw_demand_kW", "Q_draw_kW"))
+    world.connect(building, controller, "T_room_C", time_shifted=True,
+                  initial_data={"T_room_C": T0})
+    world.connect(tank, controller, "T_layers_C", time_shifted=True,
+                  initial_data={"T_layers_C": layers0})
+    return building, tank, T0
 
 @dataclass
 class Assembled:
