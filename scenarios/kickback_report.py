@@ -72,7 +72,7 @@ def write_kickback_report(out: Path, frames: dict[str, pd.DataFrame], kpis: dict
         _shade(ax, sc)
         ax.set_ylabel("transformer loading (max), %")
         ax.set_xlabel(xlabel)
-        ax.set_title("Transformer loading (5-min power flows)")
+        ax.set_title(f"Transformer loading ({sc.feeder.interval / 60:g}-min power flows)")
         ax.legend(loc="upper left", fontsize=8)
 
     def volt(fig: Any, ax: Any) -> None:
