@@ -61,8 +61,13 @@ def _percentiles(late_ms: np.ndarray) -> dict[str, float]:
             "early_share": round(float(np.mean(late_ms < -0.5)), 3)}
 
 
-def run_mode(ports: list[int], dt_s: float, steps: int, paced: bool) -> dict[str, float]:
-    """Lateness of the device entities' steps (ms; negative = early) for one pacing mode."""
+def run_mode(ports: list[int], dt_s: float, steps: int, paced: bool,
+             layout: str = "one") -> dict[str, float]:
+    """Lateness of the device entities' steps (ms; negative = early) for one pacing mode.
+
+    ``layout``: ``one`` = all devices in one simulator stepped in parallel threads (what
+    scenarios/hil_world.py does); ``separate`` = one simulator per device (stepped one after
+    the other by mosaik — the earlier layout, kept as a comparison)."""
     res = dt_s
     world = mosaik.World(SIM_CONFIG, time_resolution=res, skip_greetings=True)
     profile = load_profile("sg_ready_heat_pump")
@@ -74,16 +79,21 @@ def run_mode(ports: list[int], dt_s: float, steps: int, paced: bool) -> dict[str
         sim = world.start("Core", sim_id="Pacer", model="Pacer", inputs=[],
                           outputs=["wall_time_s", "lateness_ms"], step_size=1)
         p_ent = sim.Pacer.create(1, core=pacer, eid="pacer")[0]
+    rb = [p.attr for p in profile.points if p.attr and p.readable]
+    shared = None
+    if layout == "one":
+        shared = world.start("Core", sim_id="Devices", model="Device", inputs=["wall_time_s"],
+                             outputs=[*rb, "device_ok", "latency_ms"], step_size=1,
+                             parallel=True)
     for i, port in enumerate(ports):
         s: list[float] = []
         stamps.append(s)
         client = ModbusDeviceClient(profile, f"modbus://127.0.0.1:{port}", timeout_s=0.5)
         core = ClientCore(client)
         cores.append(core)
-        rb = [p.attr for p in profile.points if p.attr and p.readable]
-        sim = world.start("Core", sim_id=f"Dev{i}", model="Device",
-                          inputs=["wall_time_s"], outputs=[*rb, "device_ok", "latency_ms"],
-                          step_size=1)
+        sim = shared or world.start("Core", sim_id=f"Dev{i}", model="Device",
+                                    inputs=["wall_time_s"],
+                                    outputs=[*rb, "device_ok", "latency_ms"], step_size=1)
         ent = sim.Device.create(1, core=Stamped(core, s), eid=f"dev{i}")[0]
         if p_ent is not None:
             world.connect(p_ent, ent, "wall_time_s")
@@ -134,21 +144,25 @@ def main() -> None:
     ap.add_argument("--dts", default="1,0.1", help="step lengths, s (comma-separated)")
     ap.add_argument("--modes", default="pacer,rt_factor",
                     help="pacer and/or rt_factor (the floor), comma-separated")
+    ap.add_argument("--layout", default="one", choices=["one", "separate"],
+                    help="devices in one parallel simulator (default) or one simulator each")
     args = ap.parse_args()
     procs = [_serve(), _serve()]
     try:
         time.sleep(1.0)
         ports = [p for _, p in procs]
-        result: dict[str, Any] = {"bench": "hil", "steps": args.steps, "devices": len(ports)}
+        result: dict[str, Any] = {"bench": "hil", "steps": args.steps, "devices": len(ports),
+                                  "layout": args.layout}
         for dt in (float(x) for x in args.dts.split(",")):
             key = f"dt_{dt:g}s"
             modes = args.modes.split(",")
             result[key] = {}
             if "pacer" in modes:
-                result[key]["pacer"] = run_mode(ports, dt, args.steps, paced=True)
+                result[key]["pacer"] = run_mode(ports, dt, args.steps, paced=True,
+                                                     layout=args.layout)
             if "rt_factor" in modes:
                 result[key]["mosaik_rt_factor_floor"] = run_mode(ports, dt, args.steps,
-                                                                 paced=False)
+                                                                 paced=False, layout=args.layout)
         result.update(read_latency(ports[0]))
     finally:
         for p, _ in procs:

@@ -187,6 +187,9 @@ def add_hil(
             world.connect(served, ents["heatpump"], *sorted(parts.commanded))
         sources[served.full_id] = SourceInfo("hil", "serve", "hw")
 
+    # every device entity lives in ONE simulator stepped with one thread per device, so each
+    # device's Modbus exchange starts at the step's deadline instead of after the previous one's
+    dev_parts = []
     for dev in hil.devices:
         prof = load_profile(dev.profile)
         bad = [a for a in dev.commands if not _writable_attr(prof, a)]
@@ -199,9 +202,15 @@ def add_hil(
         guard.add(core)
         targets[dev.name] = client.faults
         rb = [p.attr for p in prof.points if p.attr and p.readable]
-        ent = start("Device", f"Device_{dev.name}", _ScalarInputs(core),
-                    [*dev.commands, "wall_time_s", "faults_active"],
-                    [*rb, "device_ok", "latency_ms"], step)
+        dev_parts.append((dev, core, rb))
+    if dev_parts:
+        ins = sorted({a for dev, _, _ in dev_parts for a in dev.commands}
+                     | {"wall_time_s", "faults_active"})
+        outs = sorted({a for _, _, rb in dev_parts for a in rb} | {"device_ok", "latency_ms"})
+        dsim = world.start("Core", sim_id="Devices", model="Device", inputs=ins, outputs=outs,
+                           step_size=step, parallel=True)
+    for dev, core, _rb in dev_parts:
+        ent = dsim.Device.create(1, core=_ScalarInputs(core), eid=f"device_{dev.name}")[0]
         made[f"device:{dev.name}"] = ent
         world.connect(made["pacer"], ent, "wall_time_s")
         ctl_out = [a for a in dev.commands if a in site_outputs.get("controller", [])]
