@@ -21,7 +21,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         out = run_scenario(args.scenario, args.out, until, args.seed,
                            progress=not args.quiet, influx_url=args.influx,
                            realtime=args.realtime,
-                           counterfactual=getattr(args, "counterfactual", False))
+                           counterfactual=getattr(args, "counterfactual", False),
+                           controller=getattr(args, "controller", None))
     except schema.ScenarioError as exc:
         for m in exc.messages:
             print(m, file=sys.stderr)
@@ -36,23 +37,43 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    """``heatflex compare RUN_A RUN_B``: the numeric KPIs of two runs side by side."""
+    """``heatflex compare RUN_DIR...``: the numeric KPIs of the runs side by side; FlexHeat runs
+    also get the report's cost table (savings against the control-loop run) and the comparison
+    plots in ``--out``."""
     import json
 
     k = []
-    for d in (args.run_a, args.run_b):
+    runs = []
+    for d in args.runs:
         f = Path(d) / "summary.json"
         if not f.is_file():
             print(f"heatflex compare: {f} does not exist (not a run folder)", file=sys.stderr)
             return 2
         k.append(json.loads(f.read_text(encoding="utf-8")).get("kpis", {}))
-    print(f"{'kpi':44s} {str(args.run_a.name)[:22]:>22s} {str(args.run_b.name)[:22]:>22s}")
-    for key in [*k[0], *(x for x in k[1] if x not in k[0])]:
-        a, b = k[0].get(key), k[1].get(key)
-        if isinstance(a, int | float) or isinstance(b, int | float):
-            fa = f"{a:.4g}" if isinstance(a, int | float) else "-"
-            fb = f"{b:.4g}" if isinstance(b, int | float) else "-"
-            print(f"{key:44s} {fa:>22s} {fb:>22s}")
+        r = Path(d) / "run.json"
+        runs.append(json.loads(r.read_text(encoding="utf-8")) if r.is_file() else {})
+    if len(args.runs) < 2:
+        print("heatflex compare: give at least two run folders", file=sys.stderr)
+        return 2
+    if all(r.get("site", {}).get("plant") == "flexheat" for r in runs):
+        from scenarios.flexheat_report import compare_flexheat
+
+        out = args.out or Path(args.runs[0]).parent / "compare"
+        text, made = compare_flexheat(list(args.runs), out)
+        print(text)
+        for p in made:
+            print(f"plot: {p}")
+        return 0
+    width = 22
+    print(f"{'kpi':44s} " + " ".join(f"{str(Path(d).name)[:width]:>{width}s}" for d in args.runs))
+    keys: list[str] = []
+    for kk in k:
+        keys += [x for x in kk if x not in keys]
+    for key in keys:
+        vals = [kk.get(key) for kk in k]
+        if any(isinstance(v, int | float) for v in vals):
+            cells = [f"{v:.4g}" if isinstance(v, int | float) else "-" for v in vals]
+            print(f"{key:44s} " + " ".join(f"{c:>{width}s}" for c in cells))
     return 0
 
 
@@ -96,10 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pace to the wall clock (hil/pacer.py; lateness in run.json)")
     r.add_argument("--counterfactual", action="store_true",
                    help="kickback runs: also run the same fleet without the events (paired)")
+    r.add_argument("--controller", default=None,
+                   choices=["control_loop", "optimised", "optimised_fcr_n", "thermostat",
+                            "price_rule"],
+                   help="replace the scenario's controller.type (FlexHeat: control_loop | "
+                        "optimised | optimised_fcr_n)")
     r.set_defaults(func=_cmd_run)
-    cmp_ = sub.add_parser("compare", help="print two run folders' KPIs side by side")
-    cmp_.add_argument("run_a", type=Path)
-    cmp_.add_argument("run_b", type=Path)
+    cmp_ = sub.add_parser("compare", help="print run folders' KPIs side by side (FlexHeat runs: "
+                                          "the cost table and comparison plots)")
+    cmp_.add_argument("runs", type=Path, nargs="+", metavar="RUN_DIR")
+    cmp_.add_argument("--out", type=Path, default=None,
+                      help="folder for comparison plots (default: <first run>/../compare)")
     cmp_.set_defaults(func=_cmd_compare)
     ls = sub.add_parser("list", help="list the bundled scenarios")
     ls.set_defaults(func=_cmd_list)

@@ -56,12 +56,15 @@ def run_scenario(
     influx_url: str | None = None,
     realtime: bool = False,
     counterfactual: bool = False,
+    controller: str | None = None,
 ) -> Path:
     """Run a scenario; return the run folder.  Raises ScenarioError or RunFailed.
 
     ``influx_url`` adds (or re-targets) an InfluxDB recorder, as ``heatflex run --influx``;
     ``realtime`` paces the run to the wall clock (``heatflex run --realtime``; a scenario with
-    ``[hil]`` is paced anyway)."""
+    ``[hil]`` is paced anyway); ``controller`` replaces the scenario's ``controller.type``
+    (``heatflex run flexheat_nordhavn --controller optimised``; the other controller settings
+    are kept when the type stays the same, else the new type's defaults apply)."""
     path = resolve_scenario_path(str(scenario))
     sc, _raw = schema.load_scenario(path)
     sc = schema.absolutize_paths(sc, path.resolve().parent)
@@ -81,12 +84,18 @@ def run_scenario(
             raise schema.ScenarioError([f"{path}: --counterfactual needs a [feeder] section "
                                         "(kickback run)"])
         updates["feeder"] = {**schema.resolved_dict(sc)["feeder"], "counterfactual": True}
+    if controller is not None and controller != sc.controller.type:
+        old_ctl = schema.resolved_dict(sc)["controller"]
+        keep = ({k: v for k, v in old_ctl.items() if k != "type"}
+                if {controller, sc.controller.type} == {"optimised", "optimised_fcr_n"} else {})
+        updates["controller"] = {**keep, "type": controller}
     if realtime and sc.hil is None:
         updates["hil"] = {"realtime": True}
     if updates:
         sc = schema.validate_data({**schema.resolved_dict(sc), **updates}, str(path))
     resolved = schema.resolved_dict(sc)
-    run_id = f"{sc.name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    tag = f"{sc.name}-{sc.controller.type}" if sc.plant is not None else sc.name
+    run_id = f"{tag}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     out = Path(out_dir) if out_dir else Path("runs") / run_id
     out.mkdir(parents=True, exist_ok=True)
     (out / "scenario.toml").write_text(schema.dump_toml(resolved), encoding="utf-8")
@@ -169,6 +178,10 @@ def run_scenario(
         from scenarios.kickback_world import kickback_kpis
 
         kpis = kickback_kpis(frames, sc, meta.get("site", {}), step_s=sc.step)
+    elif sc.plant is not None:  # district-heating plant (FlexHeat): the cost table KPIs
+        from scenarios.flexheat_world import flexheat_kpis
+
+        kpis = flexheat_kpis(frames, sc)
     elif sc.market is not None:  # market fleet: residential + market KPIs, vs the other mode
         from scenarios.market_world import market_run_kpis
 
@@ -187,7 +200,11 @@ def run_scenario(
             "detail": f"{pacing['deadline_misses']} of {pacing['steps']} steps later than "
                       "allowed; a run with misses is invalid"}
     _write_json(out / "summary.json", summary)
-    if report and sc.feeder is not None:
+    if report and sc.plant is not None:
+        from scenarios.flexheat_report import write_flexheat_report
+
+        write_flexheat_report(out, frames, kpis, report_meta, sc)
+    elif report and sc.feeder is not None:
         from scenarios.kickback_report import write_kickback_report
 
         write_kickback_report(out, frames, kpis, report_meta, sc)

@@ -13,6 +13,7 @@ numbers of seconds or strings such as ``"60s"``, ``"15min"``, ``"1h"``, ``"7d"``
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -272,7 +273,46 @@ class PriceRuleConfig(_Model):
     horizon: PositiveDuration = 86400.0
 
 
-ControllerConfig = Annotated[ThermostatConfig | PriceRuleConfig, Field(discriminator="type")]
+class ControlLoopConfig(_Model):
+    """FlexHeat strategy 1 (the plant's own control loop): the heat pump runs at a fixed load
+    between two tank limits — the real plant's sensor rule (start when the upper-limit sensor
+    falls below 60 °C, stop when the lower-limit sensor rises above its stop temperature) or the
+    report's annual energy model (start at 0.9 MWh, stop at 4.05 MWh). ``auto``: sensors with
+    the stratified tank, level with the energy-balance tank."""
+
+    type: Literal["control_loop"]
+    load_frac: float = Field(0.88, ge=0.34, le=1.0)
+    mode: Literal["auto", "sensors", "level"] = "auto"
+    level_on_kWh: float = Field(900.0, ge=0, le=4500)
+    level_off_kWh: float = Field(4050.0, ge=0, le=4500)
+
+    @model_validator(mode="after")
+    def _levels(self) -> ControlLoopConfig:
+        if self.level_on_kWh >= self.level_off_kWh:
+            raise ValueError("level_on_kWh must be below level_off_kWh")
+        return self
+
+
+class OptimisedConfig(_Model):
+    """FlexHeat strategies 2 and 3: a rolling-horizon MILP (scipy/HiGHS) re-planned when the
+    day-ahead prices are published (12:00 local) and executed hourly; ``optimised_fcr_n`` also
+    offers FCR-N capacity in the D-1 auction and delivers it against the simulated frequency."""
+
+    type: Literal["optimised", "optimised_fcr_n"]
+    horizon: PositiveDuration = 172800.0
+    replan: Literal["daily", "hourly"] = "daily"
+    replan_deviation_kWh: float | None = Field(300.0, gt=0)
+    mip_rel_gap: float = Field(1e-3, ge=0, le=0.5)
+    time_limit_s: float = Field(10.0, gt=0, le=3600)
+    fcr_max_kW: float | None = Field(None, ge=0, le=10_000)
+    fcr_bid_price_DKK_per_MW_h: float = Field(0.0, ge=0)
+    fcr_min_bid_kW: float = Field(0.0, ge=0)
+
+
+ControllerConfig = Annotated[
+    ThermostatConfig | PriceRuleConfig | ControlLoopConfig | OptimisedConfig,
+    Field(discriminator="type"),
+]
 
 
 class ParquetRecorderConfig(_Model):
@@ -540,6 +580,30 @@ class MarketConfig(_Model):
         return self
 
 
+class PlantConfig(_Model):
+    """A district-heating plant instead of a house: ``type = "flexheat"`` is the EnergyLab
+    Nordhavn FlexHeat unit (800 kW two-stage ammonia heat pump, 100 m³ tank, 200 kW electric
+    boiler, oil backup) supplying the cruise terminals (docs/scenarios/flexheat.md). The tank is
+    the 16-layer stratified model (``stratified``) or the report's own annual energy account
+    (``energy_balance``: η = 0.9978/h, 0–4.5 MWh — what the published cost table used).
+    Files default to the bundled 2018-like data; an Energi Data Service CSV (either dataset)
+    replaces the spot series."""
+
+    type: Literal["flexheat"] = "flexheat"
+    tank_model: Literal["stratified", "energy_balance"] = "stratified"
+    heatpump_model: Literal["native", "fmu"] = "native"
+    T_hp_supply_C: float = Field(75.0, ge=60, le=84)
+    level0_frac: float = Field(0.5, ge=0, le=1)
+    demand_path: str | None = None
+    prices_path: str | None = None
+    price_area: str = "DK2"
+    fcr_prices_path: str | None = None
+    composition: Literal["report_2019", "report_2022"] = "report_2019"
+    oil_price_DKK_per_MWh: float = Field(700.0, ge=0)
+    frequency_substep_s: float = Field(1.0, gt=0, le=5)
+    frequency_seed: int | None = None
+
+
 class Scenario(_Model):
     """A complete scenario: what to run and how to judge it."""
 
@@ -563,6 +627,7 @@ class Scenario(_Model):
     feeder: FeederConfig | None = None
     fleet: FleetConfig | None = None
     events: list[EventConfig] = []
+    plant: PlantConfig | None = None
 
     @field_validator("start", "end")
     @classmethod
@@ -590,6 +655,20 @@ class Scenario(_Model):
                                  "vectorised numpy model)")
             if self.step > 900 or 900 % self.step:
                 raise ValueError("a [market] run needs a step that divides 15min (e.g. '60s')")
+        plant_ctl = self.controller.type in ("control_loop", "optimised", "optimised_fcr_n")
+        if self.plant is not None:
+            if any(x is not None for x in (self.frequency, self.fcr, self.market, self.feeder,
+                                           self.hil, self.fleet)) or self.events:
+                raise ValueError("a [plant] run stands alone: no [frequency], [fcr], [market], "
+                                 "[feeder], [fleet], [hil] or [[events]] sections")
+            if not plant_ctl:
+                raise ValueError(f"[plant] needs controller.type = 'control_loop', 'optimised' or "
+                                 f"'optimised_fcr_n', not {self.controller.type!r}")
+            if 3600 % self.step:
+                raise ValueError("a [plant] run needs a step that divides 1h (e.g. '60s')")
+        elif plant_ctl:
+            raise ValueError(f"controller.type = {self.controller.type!r} is a plant strategy: "
+                             "add a [plant] section (type = 'flexheat')")
         if self.site.n_houses > 1 and self.frequency is None and self.market is None:
             raise ValueError(f"site.n_houses = {self.site.n_houses} needs a [frequency] section "
                              "(FCR fleet) or a [market] section (market fleet); the "
@@ -637,7 +716,9 @@ class Scenario(_Model):
 
 def validate_data(data: dict[str, Any], source: str = "<scenario>") -> Scenario:
     """Validate a parsed TOML mapping; raise ScenarioError with one message per mistake."""
-    unions = {"controller": {"thermostat": ThermostatConfig, "price_rule": PriceRuleConfig}}
+    unions = {"controller": {"thermostat": ThermostatConfig, "price_rule": PriceRuleConfig,
+                             "control_loop": ControlLoopConfig, "optimised": OptimisedConfig,
+                             "optimised_fcr_n": OptimisedConfig}}
     return validate(Scenario, data, source, unions, ScenarioError)
 
 
@@ -664,6 +745,10 @@ def absolutize_paths(sc: Scenario, base: Path) -> Scenario:
     if sc.feeder is not None and sc.feeder.network.lower().endswith(".json"):
         fd = sc.feeder.model_copy(update={"network": fix(sc.feeder.network)})
         sc = sc.model_copy(update={"feeder": fd})
+    if sc.plant is not None:
+        pl = sc.plant.model_copy(update={k: fix(getattr(sc.plant, k)) for k in (
+            "demand_path", "prices_path", "fcr_prices_path")})
+        sc = sc.model_copy(update={"plant": pl})
     tariff = sc.prices.tariff.model_copy(update={"path": fix(sc.prices.tariff.path)})
     pr = sc.prices.model_copy(update={"path": fix(sc.prices.path), "tariff": tariff})
     hp = sc.site.heatpump
@@ -701,8 +786,7 @@ def _toml_value(v: Any) -> str:
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
         return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    s = str(v).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{s}"'
+    return json.dumps(str(v), ensure_ascii=False)  # JSON string escapes are TOML's
 
 
 def _dump_table(data: dict[str, Any], prefix: list[str], lines: list[str]) -> None:

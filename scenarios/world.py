@@ -351,6 +351,10 @@ def assemble(
     ``site`` replaces the cores built from the scenario and ``sim_config`` the simulator
     classes (the benchmark uses both to time the same topology with no-op simulators).
     A scenario with ``[frequency]`` is an FCR fleet run (:func:`assemble_fcr_fleet`)."""
+    if getattr(sc, "plant", None) is not None and site is None and sim_config is None:
+        from scenarios.flexheat_world import assemble_flexheat  # imports this module
+
+        return assemble_flexheat(sc, out_dir, run_id, until_s, seed)
     if sc.frequency is not None and site is None and sim_config is None:
         from scenarios.fcr_world import assemble_fcr_fleet  # fcr_world imports this module
 
