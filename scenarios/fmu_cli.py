@@ -20,8 +20,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
               + (" — the bundled heat-pump FMU has not been added yet" if args.src is None
                  else ""), file=sys.stderr)
         return 2
+    from simulators.fmu_build import FMU_COMMON
+
+    # the bundled FMUs share C code (simulators/fmus/common); a vendor's folder stands alone
+    shared = FMU_COMMON if src.resolve().parent == FMU_COMMON.parent else None
     try:
-        out = build_fmu(src, out_dir=args.out, force=args.force)
+        out = build_fmu(src, out_dir=args.out, force=args.force, shared=shared)
     except FmuBuildError as exc:
         print(f"heatflex fmu build: {exc}", file=sys.stderr)
         return 1

@@ -24,6 +24,10 @@ import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
+FMU_COMMON: Path = Path(__file__).resolve().parent / "fmus" / "common"
+"""C code the bundled FMUs share (``fmi2_cosim_tail.inc``: FMU state, fmi2DoStep, status
+queries); pass it as ``build_fmu(..., shared=FMU_COMMON)``."""
+
 CFLAGS: tuple[str, ...] = ("-shared", "-fPIC", "-O2", "-std=c99", "-fvisibility=default")
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulators.fmu_build import build_fmu
+from simulators.fmu_build import FMU_COMMON, build_fmu
 from simulators.heatpump import HeatPumpParams, cop_lines, cop_year_factor
 
 HEATPUMP_FMU_SOURCE: Path = Path(__file__).resolve().parent / "fmus" / "heatpump"
@@ -98,7 +98,8 @@ def heatpump_fmu_path(force_build: bool = False, out_dir: str | Path | None = No
     edited source is rebuilt. ``force_build`` rebuilds even if the file exists. Raises
     ``simulators.fmu_build.FmuBuildError`` (with the compiler output) if the build fails.
     """
-    return build_fmu(HEATPUMP_FMU_SOURCE, out_dir=out_dir, force=force_build)
+    return build_fmu(HEATPUMP_FMU_SOURCE, out_dir=out_dir, force=force_build,
+                     shared=FMU_COMMON)
 
 
 def _scalar(params: HeatPumpParams, name: str) -> object:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from simulators.fmu_build import build_fmu
+from simulators.fmu_build import FMU_COMMON, build_fmu
 from simulators.plant_heatpump import OUTPUTS, PlantHeatPumpParams
 
 PLANT_HEATPUMP_FMU_SOURCE: Path = (
@@ -50,7 +50,8 @@ def plant_heatpump_fmu_path(force_build: bool = False, out_dir: str | Path | Non
     edited source is rebuilt. ``force_build`` rebuilds even if the file exists. Raises
     ``simulators.fmu_build.FmuBuildError`` (with the compiler output) if the build fails.
     """
-    return build_fmu(PLANT_HEATPUMP_FMU_SOURCE, out_dir=out_dir, force=force_build)
+    return build_fmu(PLANT_HEATPUMP_FMU_SOURCE, out_dir=out_dir, force=force_build,
+                     shared=FMU_COMMON)
 
 
 def _scalar(params: PlantHeatPumpParams, name: str) -> float:

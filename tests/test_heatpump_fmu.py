@@ -29,7 +29,7 @@ from fmpy.fmi2 import (
 )
 from fmpy.validation import validate_fmu
 
-from simulators.fmu_build import build_fmu
+from simulators.fmu_build import FMU_COMMON, build_fmu
 from simulators.heatpump import HeatPump, HeatPumpParams
 from simulators.heatpump_fmu import (
     HEATPUMP_FMU_SOURCE,
@@ -52,7 +52,8 @@ OUTPUTS_W = ("P_el", "P_el_compressor", "P_backup", "Q_th", "Q_sh", "Q_dhw", "Q_
 @pytest.fixture(scope="module")
 def fmu_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The FMU compiled from source into a temporary folder (no shared cache)."""
-    return build_fmu(HEATPUMP_FMU_SOURCE, out_dir=tmp_path_factory.mktemp("build"), force=True)
+    return build_fmu(HEATPUMP_FMU_SOURCE, out_dir=tmp_path_factory.mktemp("build"), force=True,
+                     shared=FMU_COMMON)
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +195,7 @@ def _run_twin(unzipped: tuple[str, Any], params: HeatPumpParams, inp: dict[str, 
 # --------------------------------------------------------------------------------------------------
 def test_build_is_reproducible(fmu_file: Path, tmp_path: Path) -> None:
     """Two forced builds from the same sources give byte-identical archives."""
-    again = build_fmu(HEATPUMP_FMU_SOURCE, out_dir=tmp_path, force=True)
+    again = build_fmu(HEATPUMP_FMU_SOURCE, out_dir=tmp_path, force=True, shared=FMU_COMMON)
     assert again.name == fmu_file.name
     assert again.read_bytes() == fmu_file.read_bytes()
 

@@ -196,10 +196,11 @@ def test_bad_inputs() -> None:
 # --------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def fmu_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from simulators.fmu_build import build_fmu
+    from simulators.fmu_build import FMU_COMMON, build_fmu
     from simulators.plant_heatpump_fmu import PLANT_HEATPUMP_FMU_SOURCE
 
-    return build_fmu(PLANT_HEATPUMP_FMU_SOURCE, out_dir=tmp_path_factory.mktemp("build"),
+    return build_fmu(PLANT_HEATPUMP_FMU_SOURCE, shared=FMU_COMMON,
+                     out_dir=tmp_path_factory.mktemp("build"),
                      force=True)
 
 
