@@ -50,47 +50,7 @@ typedef struct {
     int log_events;      /* category "logEvents" enabled */
 } Instance;
 
-/* ------------------------------------------------------------------------------------------ */
-/* logging                                                                                     */
-/* ------------------------------------------------------------------------------------------ */
-static const char *status_category(fmi2Status s) {
-    switch (s) {
-    case fmi2Warning: return "logStatusWarning";
-    case fmi2Discard: return "logStatusDiscard";
-    case fmi2Error: return "logStatusError";
-    case fmi2Fatal: return "logStatusFatal";
-    default: return "logEvents";
-    }
-}
-
-/* Errors and warnings are always reported; fmi2OK messages only with debug logging on.
- * The message is formatted here and handed over without '%' (fmpy's logger does not expand). */
-static void log_msg(Instance *c, fmi2Status status, const char *fmt, ...) {
-    char buf[512];
-    va_list ap;
-    if (!c || !c->cb || !c->cb->logger) return;
-    if (status == fmi2OK && !(c->logging_on && c->log_events)) return;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    for (char *p = buf; *p; ++p)
-        if (*p == '%') *p = ' ';
-    c->cb->logger(c->cb->componentEnvironment, c->name, status, status_category(status), buf);
-}
-
-static fmi2Status fail(Instance *c, const char *func, const char *what) {
-    log_msg(c, fmi2Error, "%s: %s", func, what);
-    return fmi2Error;
-}
-
-#define CHECK_PHASE(c, func, cond)                                                     \
-    do {                                                                               \
-        if (!(c)) return fmi2Error;                                                    \
-        if (!(cond)) {                                                                 \
-            log_msg((c), fmi2Error, "%s: not allowed in the current state", (func));  \
-            return fmi2Error;                                                          \
-        }                                                                              \
-    } while (0)
+#include "fmi2_logging.inc"
 
 /* ------------------------------------------------------------------------------------------ */
 /* variables                                                                                   */
