@@ -399,131 +399,13 @@ static fmi2Status model_step(Instance *c, double dt) {
     return fmi2OK;
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* FMI 2.0: common functions                                                                   */
-/* ------------------------------------------------------------------------------------------ */
-const char *fmi2GetTypesPlatform(void) { return fmi2TypesPlatform; }
-
-const char *fmi2GetVersion(void) { return fmi2Version; }
-
-fmi2Status fmi2SetDebugLogging(fmi2Component comp, fmi2Boolean loggingOn, size_t nCategories,
-                               const fmi2String categories[]) {
-    Instance *c = (Instance *)comp;
-    size_t k;
-    int events = nCategories == 0;
-    if (!c) return fmi2Error;
-    for (k = 0; k < nCategories; ++k) {
-        const char *cat = categories[k];
-        if (!cat) return fail(c, "fmi2SetDebugLogging", "category is NULL");
-        if (strcmp(cat, "logEvents") == 0 || strcmp(cat, "logAll") == 0) {
-            events = 1;
-        } else if (strcmp(cat, "logStatusWarning") && strcmp(cat, "logStatusDiscard") &&
-                   strcmp(cat, "logStatusError") && strcmp(cat, "logStatusFatal")) {
-            log_msg(c, fmi2Error, "fmi2SetDebugLogging: unknown log category '%s'", cat);
-            return fmi2Error;
-        }
-    }
-    c->logging_on = loggingOn != fmi2False;
-    c->log_events = events;
-    return fmi2OK;
+#define MODEL_GUID HP_GUID
+static void model_initialized(Model *m) {
+    derive(m);
+    m->r[VR_T_SUPPLY] = supply_now_C(m) + T0_K;
 }
 
-fmi2Component fmi2Instantiate(fmi2String instanceName, fmi2Type fmuType, fmi2String fmuGUID,
-                              fmi2String fmuResourceLocation,
-                              const fmi2CallbackFunctions *functions, fmi2Boolean visible,
-                              fmi2Boolean loggingOn) {
-    Instance *c;
-    Instance tmp;
-    (void)fmuResourceLocation;
-    (void)visible;
-    if (!functions || !functions->allocateMemory || !functions->freeMemory) return NULL;
-    memset(&tmp, 0, sizeof tmp);
-    tmp.cb = functions;
-    tmp.name = (char *)(instanceName ? instanceName : "heatflex_heatpump");
-    if (!instanceName || !instanceName[0]) {
-        log_msg(&tmp, fmi2Error, "fmi2Instantiate: missing instance name");
-        return NULL;
-    }
-    if (fmuType != fmi2CoSimulation) {
-        log_msg(&tmp, fmi2Error, "fmi2Instantiate: only co-simulation is supported");
-        return NULL;
-    }
-    if (!fmuGUID || strcmp(fmuGUID, HP_GUID) != 0) {
-        log_msg(&tmp, fmi2Error, "fmi2Instantiate: GUID mismatch (expected %s)", HP_GUID);
-        return NULL;
-    }
-    c = (Instance *)functions->allocateMemory(1, sizeof(Instance));
-    if (!c) return NULL;
-    c->name = (char *)functions->allocateMemory(strlen(instanceName) + 1, 1);
-    if (!c->name) {
-        functions->freeMemory(c);
-        return NULL;
-    }
-    strcpy(c->name, instanceName);
-    c->cb = functions;
-    c->logging_on = loggingOn != fmi2False;
-    c->log_events = 1;
-    set_defaults(&c->m);
-    return c;
-}
-
-void fmi2FreeInstance(fmi2Component comp) {
-    Instance *c = (Instance *)comp;
-    if (!c) return;
-    c->cb->freeMemory(c->name);
-    c->cb->freeMemory(c);
-}
-
-fmi2Status fmi2SetupExperiment(fmi2Component comp, fmi2Boolean toleranceDefined,
-                               fmi2Real tolerance, fmi2Real startTime,
-                               fmi2Boolean stopTimeDefined, fmi2Real stopTime) {
-    Instance *c = (Instance *)comp;
-    (void)toleranceDefined;
-    (void)tolerance;
-    (void)stopTimeDefined;
-    (void)stopTime;
-    CHECK_PHASE(c, "fmi2SetupExperiment", c->m.phase == ST_INSTANTIATED);
-    if (!isfinite(startTime)) return fail(c, "fmi2SetupExperiment", "startTime must be finite");
-    c->m.time = startTime;
-    return fmi2OK;
-}
-
-fmi2Status fmi2EnterInitializationMode(fmi2Component comp) {
-    Instance *c = (Instance *)comp;
-    CHECK_PHASE(c, "fmi2EnterInitializationMode", c->m.phase == ST_INSTANTIATED);
-    c->m.phase = ST_INIT;
-    return fmi2OK;
-}
-
-fmi2Status fmi2ExitInitializationMode(fmi2Component comp) {
-    Instance *c = (Instance *)comp;
-    char buf[400];
-    const char *err;
-    CHECK_PHASE(c, "fmi2ExitInitializationMode", c->m.phase == ST_INIT);
-    err = check_parameters(&c->m, buf, sizeof buf);
-    if (err) {
-        c->m.phase = ST_ERROR;
-        return fail(c, "fmi2ExitInitializationMode", err);
-    }
-    derive(&c->m);
-    c->m.r[VR_T_SUPPLY] = supply_now_C(&c->m) + T0_K;
-    c->m.phase = ST_STEP;
-    return fmi2OK;
-}
-
-fmi2Status fmi2Terminate(fmi2Component comp) {
-    Instance *c = (Instance *)comp;
-    CHECK_PHASE(c, "fmi2Terminate", c->m.phase == ST_STEP);
-    c->m.phase = ST_TERMINATED;
-    return fmi2OK;
-}
-
-fmi2Status fmi2Reset(fmi2Component comp) {
-    Instance *c = (Instance *)comp;
-    if (!c) return fmi2Error;
-    set_defaults(&c->m);
-    return fmi2OK;
-}
+#include "fmi2_common.inc"
 
 /* ------------------------------------------------------------------------------------------ */
 /* getting and setting values                                                                  */
