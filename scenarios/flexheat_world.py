@@ -28,7 +28,7 @@ import pandas as pd
 from adapters.records import SourceInfo
 from scenarios.flexheat_auction import FcrNAuction
 from scenarios.schema import Scenario
-from scenarios.world import SIM_CONFIG, Assembled, Site, _Source
+from scenarios.world import SIM_CONFIG, Assembled, Site, _Source, start_recorders
 from simulators import flexheat_data as data_mod
 from simulators import weather as weather_mod
 from simulators.controllers import flexheat as ctl_mod
@@ -347,18 +347,7 @@ def assemble_flexheat(sc: Scenario, out_dir: Path, run_id: str, until_s: float |
         sources[auction.full_id] = SourceInfo("fcr_market", "market")
 
     ts_dir = out_dir / "timeseries"
-    parquet = next((r for r in sc.recorders if r.type == "parquet"), None)
-    recorder = world.start("Recorder", sim_id="Recorder", step_size=step).Recorder.create(
-        1, out_dir=str(ts_dir), run_id=run_id, scenario=sc.name, start=sc.start,
-        sources=sources, flush_interval_s=parquet.flush_interval if parquet else 86400.0)[0]
-    recorders = [recorder]
-    for i, rec in enumerate(r for r in sc.recorders if r.type == "influx"):
-        recorders.append(world.start("InfluxRecorder", sim_id=f"Influx{i}", step_size=step)
-                         .Recorder.create(
-            1, out_dir=str(out_dir), run_id=run_id, scenario=sc.name, start=sc.start,
-            sources=sources, url=rec.url, api=rec.api, org=rec.org, bucket=rec.bucket,
-            token_env=rec.token_env, flush_interval_s=rec.flush_interval,
-            batch_size=rec.batch_size, gzip=rec.gzip, timeout_s=rec.timeout)[0])
+    recorders = start_recorders(world, sc, out_dir, ts_dir, run_id, sources, step)
     for r in recorders:
         world.connect(weather, r, "T_out_C")
         world.connect(prices, r, *price_cols, "fcr_price_DKK_per_MW_h")

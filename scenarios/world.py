@@ -338,6 +338,27 @@ class Assembled:
     hil: Any = None  # scenarios.hil_world.HilParts when the scenario has [hil]
 
 
+def start_recorders(world: mosaik.World, sc: Scenario, out_dir: Path, ts_dir: Path, run_id: str,
+                    sources: dict[str, SourceInfo], step: int, paced: bool = False) -> list[Any]:
+    """The scenario's recorder entities: the Parquet recorder (always, into ``ts_dir``) and one
+    InfluxDB recorder per ``[[recorders]] type = "influx"``; ``paced`` stamps the wall clock."""
+    parquet = next((r for r in sc.recorders if r.type == "parquet"), None)
+    recorders = [world.start("Recorder", sim_id="Recorder", step_size=step,
+                             wall_clock=paced).Recorder.create(
+        1, out_dir=str(ts_dir), run_id=run_id, scenario=sc.name, start=sc.start,
+        sources=sources, flush_interval_s=parquet.flush_interval if parquet else 86400.0,
+    )[0]]
+    for i, rec in enumerate(r for r in sc.recorders if r.type == "influx"):
+        recorders.append(world.start("InfluxRecorder", sim_id=f"Influx{i}", step_size=step,
+                                     wall_clock=paced)
+                         .Recorder.create(
+            1, out_dir=str(out_dir), run_id=run_id, scenario=sc.name, start=sc.start,
+            sources=sources, url=rec.url, api=rec.api, org=rec.org, bucket=rec.bucket,
+            token_env=rec.token_env, flush_interval_s=rec.flush_interval,
+            batch_size=rec.batch_size, gzip=rec.gzip, timeout_s=rec.timeout)[0])
+    return recorders
+
+
 def _floats(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (float(v) if np.ndim(v) == 0 else v) for k, v in d.items()}
 
@@ -446,21 +467,8 @@ def assemble(
             {"weather": WEATHER_OUT, "building": BUILDING_OUT, "heatpump": hp_out,
              "tank": TANK_OUT, "controller": CONTROLLER_OUT}, sources)
         hil_attrs = hil_world.recorder_attrs(hil_parts, hil_ents, world)
-    parquet = next((r for r in sc.recorders if r.type == "parquet"), None)
     paced = sc.hil is not None  # HIL runs stamp every recorded step with the wall clock
-    recorders = [world.start("Recorder", sim_id="Recorder", step_size=step,
-                             wall_clock=paced).Recorder.create(
-        1, out_dir=str(ts_dir), run_id=run_id, scenario=sc.name, start=sc.start,
-        sources=sources, flush_interval_s=parquet.flush_interval if parquet else 86400.0,
-    )[0]]
-    for i, rec in enumerate(r for r in sc.recorders if r.type == "influx"):
-        recorders.append(world.start("InfluxRecorder", sim_id=f"Influx{i}", step_size=step,
-                                     wall_clock=paced)
-                         .Recorder.create(
-            1, out_dir=str(out_dir), run_id=run_id, scenario=sc.name, start=sc.start,
-            sources=sources, url=rec.url, api=rec.api, org=rec.org, bucket=rec.bucket,
-            token_env=rec.token_env, flush_interval_s=rec.flush_interval,
-            batch_size=rec.batch_size, gzip=rec.gzip, timeout_s=rec.timeout)[0])
+    recorders = start_recorders(world, sc, out_dir, ts_dir, run_id, sources, step, paced)
     for recorder in recorders:
         world.connect(weather, recorder, *WEATHER_OUT)
         world.connect(market, recorder, *MARKET_OUT)
