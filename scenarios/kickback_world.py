@@ -46,6 +46,7 @@ from scenarios.world import (
     build_site,
     house_loop,
     new_world,
+    start_recorders,
 )
 
 FLEET_OUT = ["P_hp_kW", "P_base_kW", "P_total_kW", "Q_sh_kW", "Q_dhw_kW", "n_on", "n_blocked",
@@ -353,12 +354,9 @@ def assemble_kickback(sc: Scenario, out_dir: Path, run_id: str, until_s: float |
                                         / 1000.0).tolist()})
     site = Site(shared.weather, shared.prices, None, None, None, None, None, info)
     ts_dir = out_dir / "timeseries"
-    parquet = next((r for r in sc.recorders if r.type == "parquet"), None)
-    rec = world.start("Recorder", sim_id="Recorder", step_size=step).Recorder.create(
-        1, out_dir=str(ts_dir), run_id=run_id, scenario=sc.name, start=sc.start,
-        sources=sources, flush_interval_s=parquet.flush_interval if parquet else 86400.0)[0]
-    for ent, attrs in links:
-        world.connect(ent, rec, *attrs)
+    for rec in start_recorders(world, sc, out_dir, ts_dir, run_id, sources, step):
+        for ent, attrs in links:
+            world.connect(ent, rec, *attrs)
     return Assembled(world, until, site, ts_dir)
 
 

@@ -69,6 +69,7 @@ from scenarios.world import (
     build_site,
     house_loop,
     new_world,
+    start_recorders,
 )
 from simulators import prices as prices_mod
 from simulators import weather as weather_mod
@@ -415,12 +416,9 @@ def assemble_market_fleet(sc: Scenario, out_dir: Path, run_id: str,
             links.append((ent, attrs))
 
     ts_dir = out_dir / "timeseries"
-    parquet = next((r for r in sc.recorders if r.type == "parquet"), None)
-    rec = world.start("Recorder", sim_id="Recorder", step_size=step).Recorder.create(
-        1, out_dir=str(ts_dir), run_id=run_id, scenario=sc.name, start=sc.start,
-        sources=sources, flush_interval_s=parquet.flush_interval if parquet else 86400.0)[0]
-    for ent, attrs in links:
-        world.connect(ent, rec, *attrs)
+    for rec in start_recorders(world, sc, out_dir, ts_dir, run_id, sources, step):
+        for ent, attrs in links:
+            world.connect(ent, rec, *attrs)
     site.info["market_modes"] = modes
     site.info["represents_houses"] = mc.represents_houses or n
     return Assembled(world, until, site, ts_dir)
