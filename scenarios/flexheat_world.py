@@ -373,7 +373,7 @@ def indexed(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """The recorded (long) frames of a single-entity run, indexed by UTC time and sorted."""
     out: dict[str, pd.DataFrame] = {}
     for k, df in frames.items():
-        if "time" in df.columns:
+        if "time" in df.columns and not isinstance(df.index, pd.DatetimeIndex):
             df = df.set_index(pd.to_datetime(df["time"], utc=True)).sort_index()
         out[k] = df
     return out
