@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # Debian packages the tests need (installed with apt only when missing).
-DEB_PACKAGES ?= victoria-metrics influxdb mbpoll
+DEB_PACKAGES ?= victoria-metrics influxdb mbpoll socat
 OUT    ?= runs/residential_house
 
 .PHONY: run test bench lint venv deb clean

@@ -3,15 +3,23 @@
 Samples are buffered and written as numbered part files every ``flush_interval`` of simulated
 time, so an interrupted run keeps what it had; ``finalize`` merges the parts into
 ``timeseries/<measurement>.parquet``.  :func:`read_timeseries` reads either form.
+
+Part files are written by one background thread (pyarrow's encoding and compression release the
+GIL, so on a multi-core machine the simulation goes on while a day of a 1000-house fleet is
+written); the merge concatenates the parts as Arrow tables (no pandas round trip). A failed
+write is raised at the next ``write`` or at ``finalize``; ``finalize`` waits for every part.
 """
 
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from adapters.recorder_base import BufferedRecorder
 from adapters.records import RecordBuffer, SourceInfo
@@ -20,57 +28,113 @@ PARTS_DIR = ".parts"
 
 
 class ParquetSink:
-    """Writes buffered frames as part files and merges them at the end (no mosaik here)."""
+    """Writes buffered frames as part files and merges them at the end (no mosaik here).
 
-    def __init__(self, out_dir: Path):
+    ``background=True`` (default) writes each part in a single worker thread, in order."""
+
+    def __init__(self, out_dir: Path, background: bool = True):
         self.out_dir = Path(out_dir)
         self.parts_dir = self.out_dir / PARTS_DIR
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         self._n_parts = 0
         self.rows_written = 0
         self.finalized = False
+        self._pool = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-part")
+                      if background else None)
+        self._pending: list[Future[None]] = []
 
     def write(self, frames: dict[str, pd.DataFrame]) -> None:
-        """Write one part file per measurement."""
+        """Write one part file per measurement (in the background thread if enabled); the
+        frames are handed over — the caller must not modify them afterwards."""
         if not frames:
             return
+        self._raise_failed()
         self._n_parts += 1
+        self.rows_written += sum(len(f) for f in frames.values())
+        if self._pool is None:
+            self._write_part(self._n_parts, frames)
+        else:
+            self._pending.append(self._pool.submit(self._write_part, self._n_parts, frames))
+
+    def _write_part(self, k: int, frames: dict[str, pd.DataFrame]) -> None:
         for measurement, frame in frames.items():
             mdir = self.parts_dir / measurement
             mdir.mkdir(exist_ok=True)
-            frame.to_parquet(mdir / f"part-{self._n_parts:05d}.parquet", index=False)
-            self.rows_written += len(frame)
+            frame.to_parquet(mdir / f"part-{k:05d}.parquet", index=False)
+
+    def _raise_failed(self) -> None:
+        """Re-raise the error of a finished background write (and forget finished ones)."""
+        done = [f for f in self._pending if f.done()]
+        self._pending = [f for f in self._pending if not f.done()]
+        for f in done:
+            f.result()
+
+    def wait(self) -> None:
+        """Block until every part handed over so far is on disk (raises a write's error)."""
+        pending, self._pending = self._pending, []
+        for f in pending:
+            f.result()
 
     def finalize(self) -> None:
-        """Merge part files into ``<measurement>.parquet`` and remove the parts."""
+        """Wait for the writes, merge part files into ``<measurement>.parquet`` and remove the
+        parts."""
         if self.finalized:
             return
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
         for mdir in sorted(p for p in self.parts_dir.iterdir() if p.is_dir()):
-            frames = [pd.read_parquet(f) for f in sorted(mdir.glob("part-*.parquet"))]
-            if frames:
-                pd.concat(frames, ignore_index=True).to_parquet(
-                    self.out_dir / f"{mdir.name}.parquet", index=False
-                )
+            files = sorted(mdir.glob("part-*.parquet"))
+            if files:
+                _merge_parts(files, self.out_dir / f"{mdir.name}.parquet")
         shutil.rmtree(self.parts_dir, ignore_errors=True)
         self.finalized = True
 
 
+def _merge_parts(files: list[Path], out: Path) -> None:
+    """Concatenate part files as Arrow tables (columns missing in a part become nulls); parts
+    whose column types disagree fall back to a pandas concat."""
+    if len(files) == 1:  # nothing to merge: the part file is the result
+        shutil.move(files[0], out)
+        return
+    tables = [pq.read_table(f) for f in files]
+    try:
+        merged = pa.concat_tables(tables, promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        frames = [t.to_pandas() for t in tables]
+        pd.concat(frames, ignore_index=True).to_parquet(out, index=False)
+        return
+    pq.write_table(merged, out)
+
+
 def read_timeseries(ts_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Read every measurement of a run's ``timeseries/`` folder (merged files or parts)."""
+    """Read every measurement of a run's ``timeseries/`` folder (merged files or parts).
+    Tag columns (stored dictionary-encoded) come back as plain string (object) columns."""
     ts_dir = Path(ts_dir)
     frames: dict[str, pd.DataFrame] = {}
     for f in sorted(ts_dir.glob("*.parquet")):
-        frames[f.stem] = pd.read_parquet(f)
+        frames[f.stem] = _plain(pd.read_parquet(f))
     parts = ts_dir / PARTS_DIR
     if parts.is_dir():
         for mdir in sorted(p for p in parts.iterdir() if p.is_dir()):
-            pieces = [pd.read_parquet(f) for f in sorted(mdir.glob("part-*.parquet"))]
+            pieces = [_plain(pd.read_parquet(f)) for f in sorted(mdir.glob("part-*.parquet"))]
             if pieces:
                 frames[mdir.name] = pd.concat(
                     [frames[mdir.name], *pieces] if mdir.name in frames else pieces,
                     ignore_index=True,
                 )
     return frames
+
+
+def _plain(df: pd.DataFrame) -> pd.DataFrame:
+    """Categorical columns as object columns (the frame contract of the readers)."""
+    for c in df.columns:
+        if isinstance(df[c].dtype, pd.CategoricalDtype):
+            df[c] = df[c].astype(object)
+    return df
 
 
 ACTIVE: list[ParquetRecorder] = []

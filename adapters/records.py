@@ -81,17 +81,18 @@ class RecordBuffer:
                 col = col + [None] * (n_t - len(col))
             columns[attr] = _stack(col)
         n_units = max((a.shape[1] for a in columns.values() if a.ndim >= 2), default=1)
-        if n_units == 1:
-            entity: object = info.entity
-        else:
-            names = np.array([f"{info.entity}-{i}" for i in range(n_units)], dtype=object)
-            entity = np.repeat(names, n_t)
+        n_rows = n_t * n_units
+        # tag columns as categoricals: built from integer codes (no per-row Python strings) and
+        # written dictionary-encoded — the bulk of a large fleet's recording cost otherwise
+        names = ([info.entity] if n_units == 1
+                 else [f"{info.entity}-{i}" for i in range(n_units)])
+        codes = np.repeat(np.arange(n_units, dtype=np.int32), n_t)
         cols: dict[str, object] = {
             "time": times.take(np.tile(np.arange(n_t), n_units)),
-            "entity": entity,
-            "run_id": self.run_id,
-            "scenario": self.scenario,
-            "source": info.source,
+            "entity": pd.Categorical.from_codes(codes, categories=names),
+            "run_id": _constant(self.run_id, n_rows),
+            "scenario": _constant(self.scenario, n_rows),
+            "source": _constant(info.source, n_rows),
         }
         for attr, arr in columns.items():
             if arr.ndim == 1:
@@ -106,6 +107,11 @@ class RecordBuffer:
                 for j in range(flat.shape[1]):
                     cols[f"{attr}_{j}"] = np.ascontiguousarray(flat[:, j])
         return [pd.DataFrame(cols)]
+
+
+def _constant(value: str, n: int) -> pd.Categorical:
+    """A categorical column of ``n`` rows all equal to ``value``."""
+    return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[value])
 
 
 def _stack(col: list) -> np.ndarray:

@@ -6,8 +6,10 @@ household base load plus a seeded on/off heat-pump draw, and stepped ``--n-pf`` 
 size: build time; mean wall time per ``Feeder.step`` (one recycled Newton–Raphson power flow plus
 the vectorised mapping and result extraction) and per pandapower ``runpp`` inside it; the floor
 measured in the same run — a plain ``pandapower.runpp`` on the same network with default options
-(fresh model, full result tables) — and the ratio; the number of power flows per simulated week
-at 5-min flows (2016) times the step cost. numba compile time is excluded by warm-up steps.
+(fresh model, full result tables), once with pandapower's own Newton–Raphson and once with
+lightsim2grid's (what ``Feeder`` uses when installed) — and the ratios; the number of power
+flows per simulated week at 5-min flows (2016) times the step cost. numba compile time is
+excluded by warm-up steps.
 
 Part 2 — fleet runs. One winter week (``--quick``: one day) of the bundled ``kickback_feeder``
 scenario (60 s heat steps, the 2-h SG-Ready block of day 1, no counterfactual) with
@@ -16,10 +18,12 @@ assembled by ``scenarios.kickback_world.assemble_kickback`` and run with ``world
 
 * ``--run-sizes`` (150, 1000): 5-min power flows on the Danish grid (1000 houses = 5 feeders /
   MV/LV transformers at ``houses_per_transformer`` = 200);
-* ``--agg-sizes`` (10 000): only the aggregate at the MV/LV transformers — the kickback assembly
-  has no such mode, so this bench swaps its feeder core for :class:`TransformerSum` (sum of the
-  house loads per transformer, no power flow per house bus) while the rest of the assembly is
-  unchanged.
+* ``--lean-sizes`` (1000): as ``--run-sizes`` but ``fleet.record_houses = false`` (the cost of
+  recording 7 values per house per minute, by difference; no plain-loop repeat);
+* ``--agg-sizes`` (10 000): only the aggregate at the MV/LV transformers — the scenario's
+  ``feeder.network = "aggregate"`` (``simulators/feeder_aggregate.py``) with
+  ``fleet.record_houses = false`` (fleet and transformer aggregates recorded, not 7 values per
+  house per minute).
 
 The mosaik run includes the assembly's Recorder (parquet, per-house heat-pump/building records,
 to a temporary folder deleted afterwards). In the same process the same cores (``sample_fleet``
@@ -31,7 +35,8 @@ per wall second for both paths, mosaik/plain ratio, the issue's target and wheth
 Prints one JSON line.
 
 Usage: python bench/feeder_fleet.py [--quick] [--sizes 150 1000] [--n-pf 100] [--seed 0]
-                                    [--run-sizes 150 1000] [--agg-sizes 10000] [--no-plain]
+                                    [--run-sizes 150 1000] [--lean-sizes 1000]
+                                    [--agg-sizes 10000] [--no-plain]
 """
 
 from __future__ import annotations
@@ -44,8 +49,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -60,7 +63,7 @@ from scenarios import schema  # noqa: E402
 from scenarios.catalog import resolve_scenario_path  # noqa: E402
 from scenarios.world import build_site  # noqa: E402
 from simulators.cosim import base as cosim_base  # noqa: E402
-from simulators.feeder import DanishFeederConfig, Feeder  # noqa: E402
+from simulators.feeder import Feeder  # noqa: E402
 from simulators.fleet import sample_fleet  # noqa: E402
 
 WEEK_FLOWS_5MIN = 7 * 24 * 12
@@ -97,12 +100,15 @@ def bench_size(n: int, n_pf: int, seed: int) -> dict[str, float]:
     step_s = (time.perf_counter() - t0) / n_pf
     # floor: plain pandapower on the same network and loads, default options
     net = copy.deepcopy(feeder.net)
-    pp.runpp(net)
-    reps = max(5, n_pf // 10)
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        pp.runpp(net)
-    plain_s = (time.perf_counter() - t0) / reps
+    plain: dict[bool, float] = {}
+    for ls in (False, True):
+        pp.runpp(net, lightsim2grid=ls)
+        reps = max(5, n_pf // 10)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            pp.runpp(net, lightsim2grid=ls)
+        plain[ls] = (time.perf_counter() - t0) / reps
+    plain_s = plain[False]
     return {
         "houses": n,
         "buses": feeder.n_bus,
@@ -110,7 +116,9 @@ def bench_size(n: int, n_pf: int, seed: int) -> dict[str, float]:
         "build_s": round(build_s, 3),
         "us_per_step": round(step_s * 1e6, 1),
         "us_per_runpp": round(feeder.mean_pf_time_us, 1),
+        "solver": feeder.solver,
         "us_per_plain_runpp": round(plain_s * 1e6, 1),
+        "us_per_plain_runpp_lightsim2grid": round(plain[True] * 1e6, 1),
         "plain_over_step": round(plain_s / step_s, 2),
         "week_5min_flows_s": round(step_s * WEEK_FLOWS_5MIN, 1),
         "trafo_loading_max_pct_last": round(float(out["trafo_loading_max_pct"]), 1),
@@ -123,76 +131,27 @@ def bench_size(n: int, n_pf: int, seed: int) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 
 
-class TransformerSum:
-    """Grid stage without power flow: the houses' interval-mean loads summed per MV/LV
-    transformer (houses dealt to substations as ``danish_feeder_net`` does), with the same
-    output keys as ``kickback_world.FeederCore`` (voltages NaN, losses 0)."""
-
-    def __init__(self, n: int, cfg: DanishFeederConfig, power_factor: float) -> None:
-        n_sub = math.ceil(n / cfg.max_houses_per_transformer)
-        sizes = np.full(n_sub, n // n_sub)
-        sizes[: n % n_sub] += 1
-        self.trafo_of_house = np.repeat(np.arange(n_sub), sizes)
-        self.n_trafo = n_sub
-        net = pp.create_empty_network()
-        self.sn_kVA = float(pp.load_std_type(net, cfg.trafo_std_type, "trafo")["sn_mva"]) * 1e3
-        self.pf = float(power_factor)
-        self.n = n
-        self._nan = np.full(n, np.nan)
-
-    def step(self, dt_s: float, P_window_kW: Any) -> dict[str, Any]:
-        p = np.asarray(P_window_kW, dtype=float)
-        p_tr = np.bincount(self.trafo_of_house, weights=p, minlength=self.n_trafo)
-        load = p_tr / self.pf / self.sn_kVA * 100.0
-        total = float(p_tr.sum())
-        nan = math.nan
-        return {
-            "trafo_loading_max_pct": float(load.max()), "line_loading_max_pct": nan,
-            "v_min_pu": nan, "v_max_pu": nan, "v_house_mean_pu": nan, "P_grid_kW": total,
-            "P_loss_kW": 0.0, "P_load_kW": total, "converged": 1.0, "v_house_pu": self._nan,
-            "P_trafo_kW": p_tr,
-        }
-
-
-def _scenario(n: int, duration_s: float, seed: int) -> schema.Scenario:
+def _scenario(n: int, duration_s: float, seed: int, aggregate: bool = False,
+              house_records: bool | None = None) -> schema.Scenario:
+    """The bundled scenario resized: ``aggregate`` = transformer sums only and (by default) no
+    per-house records (what a 10 000-house study records: fleet and transformer aggregates)."""
     sc, _ = schema.load_scenario(resolve_scenario_path(SCENARIO))
     data = schema.resolved_dict(sc)
-    data["fleet"] = {**data["fleet"], "n_houses": n, "seed": seed}
-    data["feeder"] = {**data["feeder"], "counterfactual": False}
+    data["fleet"] = {**data["fleet"], "n_houses": n, "seed": seed,
+                     "record_houses": not aggregate if house_records is None else house_records}
+    data["feeder"] = {**data["feeder"], "counterfactual": False,
+                      **({"network": "aggregate"} if aggregate else {})}
     data["duration"] = duration_s
     data.pop("end", None)
     return schema.validate_data(data, f"{SCENARIO} (bench, n_houses = {n})")
 
 
-@contextmanager
-def _aggregate_feeder(on: bool) -> Iterator[None]:
-    """With ``on``: ``kickback_world`` builds :class:`TransformerSum` instead of the power-flow
-    feeder (module attributes swapped for the duration of the assembly only)."""
-    if not on:
-        yield
-        return
-    old_build, old_core = kw.build_feeder, kw.FeederCore
-
-    def build(sc: schema.Scenario, n: int) -> TransformerSum:
-        fd = sc.feeder
-        assert fd is not None
-        cfg = DanishFeederConfig(max_houses_per_transformer=fd.houses_per_transformer)
-        return TransformerSum(n, cfg, fd.power_factor)
-
-    kw.build_feeder, kw.FeederCore = build, lambda core: core
-    try:
-        yield
-    finally:
-        kw.build_feeder, kw.FeederCore = old_build, old_core
-
-
-def _mosaik_run(sc: schema.Scenario, aggregate: bool) -> dict[str, Any]:
+def _mosaik_run(sc: schema.Scenario) -> dict[str, Any]:
     out = Path(tempfile.mkdtemp(prefix="bench_feeder_fleet_"))
     cosim_base.CRASHES.clear()
     try:
         t0 = time.perf_counter()
-        with _aggregate_feeder(aggregate):
-            asm = kw.assemble_kickback(sc, out, "bench")
+        asm = kw.assemble_kickback(sc, out, "bench")
         assemble_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         try:
@@ -210,10 +169,11 @@ def _mosaik_run(sc: schema.Scenario, aggregate: bool) -> dict[str, Any]:
         rec_mb = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    return {"assemble_s": assemble_s, "run_s": run_s, "records_MB": rec_mb}
+    return {"assemble_s": assemble_s, "run_s": run_s, "records_MB": rec_mb,
+            "grid_solver": asm.site.info.get("grid_solver")}
 
 
-def _plain_loop(sc: schema.Scenario, aggregate: bool) -> dict[str, Any]:
+def _plain_loop(sc: schema.Scenario) -> dict[str, Any]:
     """The kickback world's cores and data flow stepped in a bare Python loop (no mosaik)."""
     t0 = time.perf_counter()
     site = build_site(sc, sc.seed)
@@ -229,11 +189,7 @@ def _plain_loop(sc: schema.Scenario, aggregate: bool) -> dict[str, Any]:
     step = float(sc.step)
     k_f = int(round(fd.interval / step))
     load = kw.HouseLoad(k_f, n)
-    if aggregate:
-        grid: Any = TransformerSum(n, DanishFeederConfig(
-            max_houses_per_transformer=fd.houses_per_transformer), fd.power_factor)
-    else:
-        grid = kw.FeederCore(kw.build_feeder(sc, n))
+    grid = kw.FeederCore(kw.build_feeder(sc, n))
     T_room = np.asarray(building.state[:, 0], dtype=float)
     layers = np.full((n, sc.site.tank.n_layers), sc.site.tank.T0_C)
     build_s = time.perf_counter() - t0
@@ -266,17 +222,18 @@ def _plain_loop(sc: schema.Scenario, aggregate: bool) -> dict[str, Any]:
 
 
 def bench_run(n: int, duration_s: float, seed: int, aggregate: bool,
-              plain: bool) -> dict[str, Any]:
-    sc = _scenario(n, duration_s, seed)
+              plain: bool, house_records: bool | None = None) -> dict[str, Any]:
+    sc = _scenario(n, duration_s, seed, aggregate, house_records)
     fd = sc.feeder
-    assert fd is not None
+    assert fd is not None and sc.fleet is not None
     res: dict[str, Any] = {
         "houses": n, "grid": "transformer_sums" if aggregate else "power_flow",
+        "house_records": sc.fleet.record_houses,
         "transformers": math.ceil(n / fd.houses_per_transformer),
         "simulated_s": duration_s, "heat_step_s": sc.step, "pf_interval_s": fd.interval,
     }
     try:
-        m = _mosaik_run(sc, aggregate)
+        m = _mosaik_run(sc)
     except Exception as exc:  # noqa: BLE001 — reported in the JSON, the other sizes still run
         res["mosaik_error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
         m = None
@@ -284,7 +241,7 @@ def bench_run(n: int, duration_s: float, seed: int, aggregate: bool,
         res.update({
             "mosaik_assemble_s": round(m["assemble_s"], 2), "mosaik_run_s": round(m["run_s"], 2),
             "mosaik_sim_per_wall": round(duration_s / m["run_s"], 1),
-            "mosaik_records_MB": round(m["records_MB"], 1),
+            "mosaik_records_MB": round(m["records_MB"], 1), "grid_solver": m["grid_solver"],
         })
         week_s = m["run_s"] * WEEK_S / duration_s
         res["mosaik_week_run_s_est"] = round(week_s, 1)
@@ -292,7 +249,7 @@ def bench_run(n: int, duration_s: float, seed: int, aggregate: bool,
             res["target_week_s"] = TARGET_WALL_S[n]
             res["target_met"] = bool(week_s <= TARGET_WALL_S[n])
     if plain:
-        q = _plain_loop(sc, aggregate)
+        q = _plain_loop(sc)
         res.update({
             "plain_build_s": round(q["build_s"], 2), "plain_run_s": round(q["run_s"], 2),
             "plain_grid_s": round(q["grid_s"], 2),
@@ -315,6 +272,8 @@ def main() -> None:
                     help="fleet runs with 5-min power flows")
     ap.add_argument("--agg-sizes", type=int, nargs="*", default=[10_000],
                     help="fleet runs with transformer sums only")
+    ap.add_argument("--lean-sizes", type=int, nargs="*", default=[1000],
+                    help="fleet runs with 5-min power flows, without per-house records")
     ap.add_argument("--quick", action="store_true", help="one simulated day instead of a week")
     ap.add_argument("--no-plain", action="store_true", help="skip the bare-loop comparison")
     args = ap.parse_args()
@@ -324,6 +283,8 @@ def main() -> None:
     results = [bench_size(n, args.n_pf, args.seed) for n in args.sizes]
     duration = DAY_S if args.quick else WEEK_S
     runs = [bench_run(n, duration, args.seed, False, not args.no_plain) for n in args.run_sizes]
+    runs += [bench_run(n, duration, args.seed, False, False, house_records=False)
+             for n in args.lean_sizes]
     runs += [bench_run(n, duration, args.seed, True, not args.no_plain) for n in args.agg_sizes]
     print(json.dumps({
         "bench": "feeder_fleet",

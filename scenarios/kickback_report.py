@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from scenarios.kickback_world import VARIANT_CF, VARIANT_EVENT, _series
+from scenarios.kickback_world import VARIANT_ALT, VARIANT_CF, VARIANT_EVENT, _series
 from scenarios.schema import Scenario
 
 
@@ -46,9 +46,13 @@ def write_kickback_report(out: Path, frames: dict[str, pd.DataFrame], kpis: dict
     st = sc.start
     xlabel = f"hours since {st:%Y-%m-%d %H:%M} UTC"
 
+    has_alt = sc.feeder is not None and sc.feeder.alternative is not None
+    variants = ((VARIANT_EVENT, "with events, mitigation A" if has_alt else "with events"),
+                (VARIANT_ALT, "with events, mitigation B"), (VARIANT_CF, "counterfactual"))
+
     def two(meas: str, attr: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
         res = []
-        for tag, label in ((VARIANT_EVENT, "with events"), (VARIANT_CF, "counterfactual")):
+        for tag, label in variants:
             s = _series(frames, meas, tag, attr, st)
             if s is not None:
                 res.append((label, s[0] / 3600.0, s[1]))
@@ -77,7 +81,7 @@ def write_kickback_report(out: Path, frames: dict[str, pd.DataFrame], kpis: dict
 
     def volt(fig: Any, ax: Any) -> None:
         for (label, t, v), c in zip(two("feeder_house", "v_house_pu"),
-                                    ("tab:blue", "tab:green"), strict=False):
+                                    ("tab:blue", "tab:orange", "tab:green"), strict=False):
             ax.fill_between(t, np.nanmin(v, axis=1), np.nanmax(v, axis=1), step="post",
                             alpha=0.3, color=c, label=f"house buses min–max, {label}")
         ax.axhline(0.9, color="red", ls="--", lw=1, label="EN 50160 −10 %")
@@ -101,8 +105,13 @@ def write_kickback_report(out: Path, frames: dict[str, pd.DataFrame], kpis: dict
         ax.set_xlabel(xlabel)
         ax.set_title("Heat-pump state per house (with events)")
 
+    skip = {"voltage": not two("feeder_house", "v_house_pu"),  # aggregate grid: no voltages
+            "hp_state_heatmap": _series(frames, "heatpump", VARIANT_EVENT, "hp_state",
+                                        st) is None}  # per-house records off
     for name, fn in (("power", power), ("trafo_loading", trafo), ("voltage", volt),
                      ("hp_state_heatmap", heat)):
+        if skip.get(name):
+            continue
         made.append(_fig(plots / f"{name}.png", fn, (11.0, 5.0 if name == "hp_state_heatmap"
                                                       else 4.0)))
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>"

@@ -34,7 +34,7 @@ import pandas as pd
 
 from adapters.records import SourceInfo
 from scenarios.rebound import energy_bookkeeping, interval_lengths_s, rebound_kpis
-from scenarios.schema import Scenario
+from scenarios.schema import PRICE_EVENT_KINDS, Scenario
 from scenarios.world import (
     BUILDING_OUT,
     TANK_OUT,
@@ -60,7 +60,16 @@ HP_REC = ["P_el_kW", "hp_state"]
 3 limited (§14a / guaranteed minimum), 4 forced/increased (SG-Ready 3/4)."""
 BUILDING_REC = ["T_room_C", "T_structure_C", "T_floor_C", "Q_heat_kW", "Q_loss_kW"]
 CONTROLLER_IN = ["Q_req_kW", "dhw_mode", "sg_ready_state"]
-VARIANT_EVENT, VARIANT_CF = "ev", "cf"
+VARIANT_EVENT, VARIANT_CF, VARIANT_ALT = "ev", "cf", "alt"
+
+
+def variant_tags(sc: Scenario) -> list[str]:
+    """The variants a kickback scenario runs: ``ev`` (events with their own mitigations), ``alt``
+    (same events, ``feeder.alternative`` mitigations) and ``cf`` (no events)."""
+    fd = sc.feeder
+    assert fd is not None
+    return [VARIANT_EVENT, *([VARIANT_ALT] if fd.alternative is not None else []),
+            *([VARIANT_CF] if fd.counterfactual else [])]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,13 +248,18 @@ def build_kickback_fleet(sc: Scenario) -> dict[str, Any]:
     }
 
 
-def event_schedule(sc: Scenario, n: int, P_weight_kW: Any) -> Any:
+def event_schedule(sc: Scenario, n: int, P_weight_kW: Any,
+                   mitigation: dict[str, Any] | None = None) -> Any:
     """The scenario's ``[[events]]`` as an ``EventSchedule`` over the fleet (seeded by the
-    fleet seed, so target selection and release offsets are stable per house)."""
+    fleet seed, so target selection and release offsets are stable per house).
+    ``mitigation``: field values replacing every event's mitigation fields (the ``alt``
+    variant of a mitigation comparison)."""
     from simulators.events import Event, EventSchedule, Mitigation
 
     events = []
     for e in sc.events:
+        if mitigation is not None:
+            e = e.model_copy(update=mitigation)
         mit = Mitigation(
             restart_window_s=e.restart_window, stagger_groups=e.stagger_groups,
             stagger_interval_s=e.stagger_interval,
@@ -254,16 +268,21 @@ def event_schedule(sc: Scenario, n: int, P_weight_kW: Any) -> Any:
             guaranteed_min_kW=e.guaranteed_min_kW)
         events.append(Event(e.kind, (e.start - sc.start).total_seconds(), e.duration,
                             share=e.share, P_limit_kW=e.P_limit_kW, mitigation=mit,
-                            name=e.name or e.kind))
+                            price_adder_DKK_per_MWh=e.price_adder, name=e.name or e.kind))
     return EventSchedule(n, events, fleet_seed(sc), P_weight_kW=P_weight_kW, start=sc.start)
 
 
 def build_feeder(sc: Scenario, n: int) -> Any:
-    """The scenario's feeder (bundled Danish net, JSON file or pandapower network name)."""
+    """The scenario's grid stage: a power-flow feeder (bundled Danish net, JSON file or
+    pandapower network name) or, with ``network = "aggregate"``, transformer sums."""
     from simulators.feeder import DanishFeederConfig, Feeder
 
     fd = sc.feeder
     assert fd is not None
+    if fd.network == "aggregate":
+        from simulators.feeder_aggregate import TransformerAggregate
+
+        return TransformerAggregate(n, fd.houses_per_transformer, power_factor=fd.power_factor)
     kw: dict[str, Any] = {"power_factor": fd.power_factor, "numba": fd.numba}
     if fd.network == "danish":
         return Feeder.danish(n, DanishFeederConfig(
@@ -275,6 +294,34 @@ def build_feeder(sc: Scenario, n: int) -> Any:
     if fd.network.lower().endswith(".json"):
         return Feeder.from_json(fd.network, hb, n, **kw)
     return Feeder.from_name(fd.network, hb, n, **kw)
+
+
+def _n_trafo(grid: Any) -> int:
+    """MV/LV transformers of a grid stage (power-flow feeder or aggregate)."""
+    n = getattr(grid, "n_trafo", None)
+    return int(n) if n is not None else int(len(grid.net.trafo))
+
+
+def price_controller(sc: Scenario, thermostat: Any, schedule: Any) -> Any:
+    """The fleet controller of a variant with price events: the thermostat wrapped by
+    :class:`~simulators.controllers.price_event.PriceEventResponse` (per-unit windows from the
+    schedule, response parameters from each event); the thermostat itself without any."""
+    from simulators.controllers.price_event import PriceEventResponse, PriceResponse
+    from simulators.events import EventSchedule
+
+    if not isinstance(schedule, EventSchedule):
+        return thermostat
+    cfg = sorted(sc.events, key=lambda e: e.start)  # the schedule's order (stable sort)
+    responses = []
+    for k, (e, c) in enumerate(zip(schedule.events, cfg, strict=True)):
+        if e.kind in PRICE_EVENT_KINDS:
+            start, end = schedule.windows(k)
+            responses.append(PriceResponse(start, end, c.setback_K, c.preheat, c.preheat_K))
+    if not responses:
+        return thermostat
+    comfort = sc.site.comfort
+    return PriceEventResponse(thermostat, responses, T_low_C=comfort.T_low_C,
+                              T_high_C=comfort.T_high_C)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,18 +357,22 @@ def assemble_kickback(sc: Scenario, out_dir: Path, run_id: str, until_s: float |
     m_load = sim("HouseLoad", ["P_el_kW", "P_base_kW", "Q_sh_kW", "Q_dhw_kW", "hp_state",
                                "in_event"], [*FLEET_OUT, "P_window_kW"], step)
     m_feeder = sim("Feeder", ["P_window_kW"], [*FEEDER_OUT, "v_house_pu"], f_step)
-    m_probe = sim("FeederHouse", ["v_house_pu"], ["v_house_pu"], f_step)
+    per_bus = fd.network != "aggregate"  # aggregate mode computes no voltages
+    m_probe = sim("FeederHouse", ["v_house_pu"], ["v_house_pu"], f_step) if per_bus else None
+    per_house = sc.fleet is None or sc.fleet.record_houses
 
     sources: dict[str, SourceInfo] = {weather.full_id: SourceInfo("weather", "weather")}
     links: list[tuple[Any, list[str]]] = [(weather, WEATHER_OUT)]
-    tags = [VARIANT_EVENT, VARIANT_CF] if fd.counterfactual else [VARIANT_EVENT]
+    tags = variant_tags(sc)
     info: dict[str, Any] = dict(shared.info)
     for tag in tags:
         c = build_kickback_fleet(sc)
         n = c["fleet"].n
         _lo, p_hi = c["heatpump"].compressor_power_range_kW(0.0, 0.0, 0.0, False)
-        schedule = event_schedule(sc, n, np.asarray(p_hi, dtype=float)) \
-            if tag == VARIANT_EVENT and sc.events else None
+        alt = fd.alternative.model_dump() if tag == VARIANT_ALT and fd.alternative else None
+        schedule = event_schedule(sc, n, np.asarray(p_hi, dtype=float), alt) \
+            if tag != VARIANT_CF and sc.events else None
+        c["controller"] = price_controller(sc, c["controller"], schedule)
         src = m_src.create(1, core=_Source(
             lambda t, dt, d=c["demand"], b=c["base"]: {
                 "Q_dhw_demand_kW": d.mean_kW(t, t + dt), "P_base_kW": b.step(dt, t)}),
@@ -330,18 +381,23 @@ def assemble_kickback(sc: Scenario, out_dir: Path, run_id: str, until_s: float |
         hp = m_hp.create(1, core=EventHeatPump(c["heatpump"], schedule, n),
                          eid=f"heatpump_{tag}")[0]
         load = m_load.create(1, core=HouseLoad(f_step // step, n), eid=f"load_{tag}")[0]
-        feeder = m_feeder.create(1, core=FeederCore(build_feeder(sc, n)), eid=f"feeder_{tag}")[0]
-        probe = m_probe.create(1, core=_Pass(), eid=f"feederhouse_{tag}")[0]
+        grid = build_feeder(sc, n)
+        feeder = m_feeder.create(1, core=FeederCore(grid), eid=f"feeder_{tag}")[0]
         building, tank, T0 = house_loop(
             world, m_building, m_tank, c["building"], c["tank"], tag, weather=weather,
             controller=ctrl, heatpump=hp, demand=src, controller_to_hp=CONTROLLER_IN)
         world.connect(hp, load, "P_el_kW", "Q_sh_kW", "Q_dhw_kW", "hp_state", "in_event")
         world.connect(src, load, "P_base_kW")
         world.connect(load, feeder, "P_window_kW")
-        world.connect(feeder, probe, "v_house_pu")
-        for ent, meas, attrs in ((load, "fleet", FLEET_OUT), (feeder, "feeder", FEEDER_OUT),
-                                 (probe, "feeder_house", ["v_house_pu"]),
-                                 (hp, "heatpump", HP_REC), (building, "building", BUILDING_REC)):
+        recorded: list[tuple[Any, str, list[str]]] = [(load, "fleet", FLEET_OUT),
+                                                      (feeder, "feeder", FEEDER_OUT)]
+        if m_probe is not None:
+            probe = m_probe.create(1, core=_Pass(), eid=f"feederhouse_{tag}")[0]
+            world.connect(feeder, probe, "v_house_pu")
+            recorded.append((probe, "feeder_house", ["v_house_pu"]))
+        if per_house:
+            recorded += [(hp, "heatpump", HP_REC), (building, "building", BUILDING_REC)]
+        for ent, meas, attrs in recorded:
             sources[ent.full_id] = SourceInfo(meas, tag)
             links.append((ent, attrs))
         if tag == VARIANT_EVENT:
@@ -350,8 +406,13 @@ def assemble_kickback(sc: Scenario, out_dir: Path, run_id: str, until_s: float |
                                                       if schedule is not None else [])],
                          "last_release_s": [schedule.last_release_s(k) for k in
                                             range(len(sc.events))] if schedule else [],
+                         "grid_solver": grid.solver, "n_transformers": _n_trafo(grid),
                          "H_kW_per_K": (np.asarray(c["building"].H_W_per_K, float).ravel()
                                         / 1000.0).tolist()})
+        elif tag == VARIANT_ALT and schedule is not None:
+            info["alt_last_release_s"] = [schedule.last_release_s(k)
+                                          for k in range(len(sc.events))]
+            info["alt_mitigation"] = alt
     site = Site(shared.weather, shared.prices, None, None, None, None, None, info)
     ts_dir = out_dir / "timeseries"
     for rec in start_recorders(world, sc, out_dir, ts_dir, run_id, sources, step):
@@ -390,9 +451,30 @@ def _series(frames: dict[str, pd.DataFrame], meas: str, tag: str, attr: str,
 def kickback_kpis(frames: dict[str, pd.DataFrame], sc: Scenario, info: dict[str, Any],
                   step_s: float) -> dict[str, Any]:
     """Per event: ``scenarios.rebound.rebound_kpis`` (against the counterfactual when it ran)
-    and the heat bookkeeping; flat keys ``event<k>_<kpi>`` plus a nested ``events`` list."""
+    and the heat bookkeeping; flat keys ``event<k>_<kpi>`` plus a nested ``events`` list. With a
+    mitigation comparison (``feeder.alternative``) the ``alt`` variant's figures follow as
+    ``alt_event<k>_<kpi>`` / ``alt_events`` and ``event<k>_rebound_peak_vs_alt`` (mitigation A's
+    rebound peak ÷ B's, < 1: A is the better mitigation)."""
+    out = _variant_kpis(frames, sc, info, step_s, VARIANT_EVENT)
+    if not out:
+        return {}
+    alt = _variant_kpis(frames, sc, info, step_s, VARIANT_ALT)
+    if alt:
+        out["alt_events"] = alt.pop("events")
+        out.update({f"alt_{k}": v for k, v in alt.items() if k != "counterfactual"})
+        for k, (a, b) in enumerate(zip(out["events"], out["alt_events"], strict=True)):
+            for key in ("rebound_peak_kW", "trafo_loading_max_pct"):
+                if key in a and key in b:
+                    r = a[key] / b[key] if b[key] else math.nan
+                    out[f"event{k}_{key.removesuffix('_kW')}_vs_alt"] = r
+    return out
+
+
+def _variant_kpis(frames: dict[str, pd.DataFrame], sc: Scenario, info: dict[str, Any],
+                  step_s: float, tag: str) -> dict[str, Any]:
+    """The KPIs of one event variant (``ev`` or ``alt``) against the counterfactual."""
     start = sc.start
-    ev = _series(frames, "fleet", VARIANT_EVENT, "P_total_kW", start)
+    ev = _series(frames, "fleet", tag, "P_total_kW", start)
     if ev is None:
         return {}
     t, p_ev = ev
@@ -407,13 +489,13 @@ def kickback_kpis(frames: dict[str, pd.DataFrame], sc: Scenario, info: dict[str,
         return None if s is None or s[0].shape != t.shape else s[1]
 
     extra: dict[str, Any] = {
-        "trafo_loading_pct": grid(VARIANT_EVENT, "feeder", "trafo_loading_max_pct"),
-        "v_pu": grid(VARIANT_EVENT, "feeder_house", "v_house_pu"),
+        "trafo_loading_pct": grid(tag, "feeder", "trafo_loading_max_pct"),
+        "v_pu": grid(tag, "feeder_house", "v_house_pu"),
     }
     if has_cf:
         extra.update(trafo_loading_cf_pct=grid(VARIANT_CF, "feeder", "trafo_loading_max_pct"),
                      v_cf_pu=grid(VARIANT_CF, "feeder_house", "v_house_pu"),
-                     T_room_event_C=grid(VARIANT_EVENT, "building", "T_room_C"),
+                     T_room_event_C=grid(tag, "building", "T_room_C"),
                      T_room_cf_C=grid(VARIANT_CF, "building", "T_room_C"))
     extra = {k: v for k, v in extra.items() if v is not None}
     events = []
@@ -426,7 +508,7 @@ def kickback_kpis(frames: dict[str, pd.DataFrame], sc: Scenario, info: dict[str,
                 s in key for s in ("curtailed", "payback", "_cf", "vs_cf", "coincident_peak_r",
                                    "rebound_duration", "comfort"))}
         else:
-            kp.update(heat_bookkeeping(frames, sc, info, t, step_s))
+            kp.update(heat_bookkeeping(frames, sc, info, t, step_s, tag))
         kp.update(name=e.name or e.kind, start_s=a, end_s=b)
         events.append(kp)
         for key, v in kp.items():
@@ -437,7 +519,7 @@ def kickback_kpis(frames: dict[str, pd.DataFrame], sc: Scenario, info: dict[str,
 
 
 def heat_bookkeeping(frames: dict[str, pd.DataFrame], sc: Scenario, info: dict[str, Any],
-                     t: np.ndarray, step_s: float) -> dict[str, float]:
+                     t: np.ndarray, step_s: float, tag: str = VARIANT_EVENT) -> dict[str, float]:
     """Space-heat bookkeeping of the whole run (event vs counterfactual), kWh:
     heat not delivered Σ∫(Q_cf − Q_ev) = losses avoided Σ∫(Q_loss,cf − Q_loss,ev) + heat still
     owed Σ C·ΔT at the end (air, structure, floor nodes); also the lumped-H form of
@@ -448,8 +530,8 @@ def heat_bookkeeping(frames: dict[str, pd.DataFrame], sc: Scenario, info: dict[s
         s = _series(frames, "building", tag, attr, sc.start)
         return None if s is None else s[1]
 
-    q_ev, q_cf = g(VARIANT_EVENT, "Q_heat_kW"), g(VARIANT_CF, "Q_heat_kW")
-    l_ev, l_cf = g(VARIANT_EVENT, "Q_loss_kW"), g(VARIANT_CF, "Q_loss_kW")
+    q_ev, q_cf = g(tag, "Q_heat_kW"), g(VARIANT_CF, "Q_heat_kW")
+    l_ev, l_cf = g(tag, "Q_loss_kW"), g(VARIANT_CF, "Q_loss_kW")
     if any(x is None or x.shape[0] != t.size for x in (q_ev, q_cf, l_ev, l_cf)):
         return {}
     dt = interval_lengths_s(t, step_s)
@@ -462,11 +544,11 @@ def heat_bookkeeping(frames: dict[str, pd.DataFrame], sc: Scenario, info: dict[s
     owed = 0.0
     for attr, cap in (("T_room_C", bp.C_air_Wh_per_K), ("T_structure_C", bp.C_structure_Wh_per_K),
                       ("T_floor_C", bp.C_floor_Wh_per_K)):
-        ev_T, cf_T = g(VARIANT_EVENT, attr), g(VARIANT_CF, attr)
+        ev_T, cf_T = g(tag, attr), g(VARIANT_CF, attr)
         if ev_T is not None and cf_T is not None:
             d = np.nan_to_num(cf_T[-1] - ev_T[-1])
             owed += float(np.sum(np.asarray(cap, float) * d)) / 1000.0
-    tr_ev, tr_cf = g(VARIANT_EVENT, "T_room_C"), g(VARIANT_CF, "T_room_C")
+    tr_ev, tr_cf = g(tag, "T_room_C"), g(VARIANT_CF, "T_room_C")
     lumped = energy_bookkeeping(heat_kWh, 0.0, np.asarray(info.get("H_kW_per_K", 0.0)),
                                 np.sum((tr_cf - tr_ev) * dt[:, None], axis=0) / 3600.0)
     return {"heat_not_delivered_kWh": heat_kWh, "heat_losses_avoided_kWh": loss_kWh,

@@ -488,15 +488,40 @@ class FcrConfig(_Model):
         return self
 
 
-KICKBACK_EVENT_KINDS: tuple[str, ...] = ("sg_block", "sg_increased", "sg_forced", "dimming_14a")
-"""Event kinds a kickback fleet run applies (price events need a price-aware fleet controller:
-not yet)."""
+KICKBACK_EVENT_KINDS: tuple[str, ...] = ("sg_block", "sg_increased", "sg_forced", "dimming_14a",
+                                         "price_spike", "peak_tariff")
+"""Event kinds a kickback fleet run applies. Price events act through the targeted houses' own
+controller (set-back in the window, optional pre-heating; simulators/controllers/price_event.py).
+"""
+PRICE_EVENT_KINDS: tuple[str, ...] = ("price_spike", "peak_tariff")
+PRICE_ADDER_DEFAULT_DKK_PER_MWH: dict[str, float] = {"price_spike": 2000.0, "peak_tariff": 540.0}
+"""Default price adders, DKK/MWh: a spike of 2000 DKK/MWh (≈ 270 EUR/MWh, an ILLUSTRATIVE
+scarcity hour on top of the day-ahead price; configurable) and the Tarifmodel 3.0 winter peak
+step spidslast − højlast = 810 − 270 DKK/MWh of the bundled illustrative tariff levels
+(simulators/prices.py DEFAULT_TOU_DKK_PER_MWH)."""
+
+
+class MitigationConfig(_Model):
+    """Release mitigations applied to every event of the ``alt`` variant of a mitigation
+    comparison (``[feeder.alternative]``; an empty table = no mitigation). Fields as in
+    ``[[events]]``."""
+
+    restart_window: Duration = 0.0
+    stagger_groups: int = Field(1, ge=1)
+    stagger_interval: Duration = 0.0
+    ramp_frac_per_s: float | None = Field(None, gt=0)
+    ramp_window: PositiveDuration = 10.0
+    recovery_factor: float = Field(0.0, ge=0)
+    guaranteed_min_kW: float | None = Field(None, ge=0)
 
 
 class FeederConfig(_Model):
     """The low-voltage grid of a kickback run (``simulators/feeder.py``): the bundled Danish
     0.4 kV net, a pandapower JSON file or a ``pandapower.networks`` name; one power flow every
-    ``interval`` on the houses' mean loads (heat pump + base load) of the interval before."""
+    ``interval`` on the houses' mean loads (heat pump + base load) of the interval before.
+    ``network = "aggregate"``: no power flow — the house loads summed per MV/LV transformer of
+    ``houses_per_transformer`` houses (``simulators/feeder_aggregate.py``; voltages not
+    computed), for fleets of many thousand houses."""
 
     network: str = "danish"
     house_bus: list[int] | None = None
@@ -505,6 +530,10 @@ class FeederConfig(_Model):
     power_factor: float = Field(0.97, gt=0, le=1)
     numba: bool = False
     counterfactual: bool = False
+    alternative: MitigationConfig | None = None
+    """Mitigation B: a third variant ``alt`` runs the same events with these mitigations
+    instead of each event's own (mitigation A), same seeds — ``heatflex compare`` and the KPIs
+    put A and B side by side (each against the counterfactual when it runs)."""
 
 
 class FleetConfig(_Model):
@@ -513,6 +542,10 @@ class FleetConfig(_Model):
     n_houses: int = Field(150, ge=1, le=100_000)
     seed: int | None = Field(None, ge=0)
     year: Literal[2020, 2025, 2030, 2035] = 2020
+    record_houses: bool = True
+    """Record every house's heat pump and building at the heat step (the report's heat map, the
+    comfort and heat-bookkeeping KPIs need them); false: only the fleet and feeder aggregates
+    (10 000-house runs: 7 values × N × steps would dominate the run)."""
 
 
 class EventConfig(_Model):
@@ -531,6 +564,10 @@ class EventConfig(_Model):
     ramp_window: PositiveDuration = 10.0
     recovery_factor: float = Field(0.0, ge=0)
     guaranteed_min_kW: float | None = Field(None, ge=0)
+    price_adder_DKK_per_MWh: float | None = Field(None, ge=-5000, le=50_000)
+    setback_K: float = Field(1.5, ge=0, le=5)
+    preheat: Duration = 0.0
+    preheat_K: float = Field(1.0, ge=0, le=5)
 
     @field_validator("start")
     @classmethod
@@ -544,6 +581,63 @@ class EventConfig(_Model):
         if self.kind == "sg_block" and self.duration > 7200.0:
             raise ValueError("an sg_block lasts at most 2h (SG Ready); split it or use "
                              "guaranteed_min_kW")
+        if self.kind not in PRICE_EVENT_KINDS and (
+                self.price_adder_DKK_per_MWh is not None or self.preheat > 0):
+            raise ValueError("price_adder_DKK_per_MWh and preheat apply only to the kinds "
+                             f"{', '.join(PRICE_EVENT_KINDS)}, not {self.kind!r}")
+        return self
+
+    @property
+    def price_adder(self) -> float:
+        """The event's price adder, DKK/MWh (the kind's default when not given)."""
+        if self.price_adder_DKK_per_MWh is not None:
+            return float(self.price_adder_DKK_per_MWh)
+        return PRICE_ADDER_DEFAULT_DKK_PER_MWH.get(self.kind, 0.0)
+
+
+class MfrrConfig(_Model):
+    """``[market.mfrr]``: the Nordic mFRR energy activation market in a market fleet run
+    (``scenarios/market_balancing.py``, docs/markets.md "The mFRR world"). Each 15-min MTU the
+    system imbalance (a seeded AR(1) ``profile`` or a ``csv`` series) activates the merit order
+    of the fleet's bids and a parametric background stack of other BSPs; the fleet follows its
+    activation and every ISP is settled at the balancing price. Writing the table enables it;
+    ``enabled = false`` keeps the keys but runs without mFRR."""
+
+    enabled: bool = True
+    imbalance_source: Literal["profile", "csv"] = "profile"
+    imbalance_path: str | None = None
+    imbalance_sigma_MW: float = Field(150.0, ge=0, le=10_000)
+    imbalance_corr: float = Field(0.9, ge=0, lt=1)
+    imbalance_mean_MW: float = Field(0.0, ge=-10_000, le=10_000)
+    activation_threshold_MW: float = Field(100.0, ge=0, le=10_000)
+    gate_closure: Duration = 2700.0
+    volume_share: float = Field(0.5, gt=0, le=1)
+    markup_up_EUR_per_MWh: float = Field(10.0, ge=0, le=4000)
+    markup_down_EUR_per_MWh: float = Field(10.0, ge=0, le=4000)
+    min_bid_MW: float = Field(1.0, gt=0, le=1000)
+    background_markup_EUR_per_MWh: float = Field(1.0, ge=0, le=4000)
+    background_scale_MW: float = Field(80.0, gt=0, le=10_000)
+    background_capacity_MW: float = Field(1000.0, gt=0, le=100_000)
+    background_step_MW: float = Field(10.0, gt=0, le=1000)
+
+    @field_validator("gate_closure")
+    @classmethod
+    def _gate(cls, v: float) -> float:
+        if not 0 <= v <= 86400:
+            raise ValueError("expected a bid gate closure before the MTU between 0s and 1d "
+                             "(Nordic mFRR EAM: '45min')")
+        return v
+
+    @model_validator(mode="after")
+    def _source(self) -> MfrrConfig:
+        if self.imbalance_source == "csv" and not self.imbalance_path:
+            raise ValueError("imbalance_source = 'csv' needs imbalance_path = '<imbalance.csv>' "
+                             "(columns time, imbalance_MW)")
+        if self.imbalance_source == "profile" and self.imbalance_path:
+            raise ValueError("imbalance_path is for imbalance_source = 'csv'; allowed sources: "
+                             "'profile', 'csv'")
+        if self.background_step_MW > self.background_capacity_MW:
+            raise ValueError("background_step_MW must not exceed background_capacity_MW")
         return self
 
 
@@ -564,6 +658,10 @@ class MarketConfig(_Model):
     offset_K: float = Field(1.0, ge=0, le=5)
     vat_frac: float = Field(0.25, ge=0, lt=1)
     tso_tariff_DKK_per_MWh: float = Field(69.0, ge=0)
+    schedule_feedback: bool = True
+    feedback_kp: float = Field(0.5, ge=0, le=10)
+    feedback_Ti: PositiveDuration = 600.0
+    mfrr: MfrrConfig | None = None
 
     @field_validator("mtu", mode="before")
     @classmethod

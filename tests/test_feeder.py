@@ -36,11 +36,13 @@ def feeder150() -> Feeder:
 
 def _direct(feeder: Feeder) -> pp.pandapowerNet:
     """The feeder's net with its current loads, solved by a plain pandapower call (default
-    options: fresh model, default initialisation, no recycling)."""
+    options: fresh model, default initialisation, no recycling) with pandapower's OWN
+    Newton–Raphson (not lightsim2grid, which the feeder uses): an independent reference."""
     net = copy.deepcopy(feeder.net)
     for key in [k for k in net if isinstance(k, str) and k.startswith("_ppc")]:
         net[key] = None
-    pp.runpp(net, numba=False)
+    pp.runpp(net, numba=False, lightsim2grid=False)
+    assert not net._options["lightsim2grid"]
     return net
 
 
@@ -69,6 +71,22 @@ def test_danish_feeder_power_flow_matches_pandapower_direct(feeder150: Feeder) -
     # the houses' load reaches the grid: slack import = Σ P + losses (no other loads)
     assert out["P_grid_kW"] == pytest.approx(p.sum() + out["P_loss_kW"], rel=1e-6)
     assert feeder150.n_power_flows >= 3 and feeder150.mean_pf_time_us > 0
+    # the C++ solver (a dependency) is really the one used for the recycled flows
+    assert feeder150.solver == "lightsim2grid"
+
+
+def test_pandapower_solver_option_gives_the_same_flow() -> None:
+    p = np.random.default_rng(5).uniform(0.5, 6.0, 60)
+    outs = {}
+    for ls in (True, False):
+        f = Feeder.danish(60, lightsim2grid=ls, **NO_JIT)
+        f.step(60.0, p * 0.5)
+        outs[ls] = f.step(60.0, p)
+        assert f.solver == ("lightsim2grid" if ls else "pandapower")
+    np.testing.assert_allclose(outs[True]["v_bus_pu"], outs[False]["v_bus_pu"], atol=1e-9)
+    np.testing.assert_allclose(outs[True]["line_loading_pct"], outs[False]["line_loading_pct"],
+                               atol=1e-6)
+    assert outs[True]["P_loss_kW"] == pytest.approx(outs[False]["P_loss_kW"], abs=1e-6)
 
 
 def test_loaded_network_by_name_matches_direct_and_maps_houses() -> None:
@@ -230,3 +248,29 @@ def test_base_load_energy_shape_and_exact_means() -> None:
         900.0, 0.0), big.step(900.0, 0.0))
     with pytest.raises(ValueError, match="kwh_per_year"):
         BaseLoad([-1.0], start)
+
+
+def test_transformer_aggregate_matches_the_power_flow_loading() -> None:
+    from simulators.feeder_aggregate import TransformerAggregate
+
+    n = 450  # 3 substations of 150 houses
+    p = np.random.default_rng(7).uniform(0.5, 4.0, n)
+    flow = Feeder.danish(n, DanishFeederConfig(max_houses_per_transformer=150), **NO_JIT)
+    agg = TransformerAggregate(n, 150)
+    f, a = flow.step(300.0, p), agg.step(300.0, p)
+    assert agg.n_trafo == len(flow.net.trafo) == 3
+    # houses dealt to substations exactly as the bundled grid does: the sums per transformer
+    # equal the power flow's transformer LV-side load (HV power − trafo losses − cable losses)
+    sums = np.bincount(agg.trafo_of_house, weights=p)
+    np.testing.assert_allclose(sums, [p[:150].sum(), p[150:300].sum(), p[300:].sum()])
+    # loading without the cables' losses and voltage drop: within 5 % of the power flow's
+    np.testing.assert_allclose(a["trafo_loading_pct"], f["trafo_loading_pct"], rtol=0.05)
+    assert a["P_grid_kW"] == pytest.approx(p.sum() + a["P_loss_kW"])
+    assert 0 < a["P_loss_kW"] < f["P_loss_kW"]  # transformer losses only
+    assert np.isnan(a["v_min_pu"]) and np.isnan(a["v_house_pu"]).all()
+    with pytest.raises(ValueError, match="houses_per_transformer"):
+        TransformerAggregate(10, 0)
+    with pytest.raises(ValueError, match="trafo_std_type"):
+        TransformerAggregate(10, trafo_std_type="no such trafo")
+    with pytest.raises(ValueError, match="non-finite"):
+        agg.step(60.0, np.full(n, np.nan))

@@ -61,7 +61,8 @@ def test_parts_are_readable_before_and_after_merge(tmp_path: Path) -> None:
         for k in range(5):
             buf.add(86400.0 * day + 60.0 * k, {"T_room_C": {"Fleet-0.fleet": np.full(3, k)}})
         sink.write(buf.take_frames())
-    # an interrupted run: no finalize, only part files
+    # an interrupted run: no finalize, only part files (written by the background thread)
+    sink.wait()
     partial = read_timeseries(tmp_path / "timeseries")
     assert len(partial["building"]) == 2 * 5 * 3
     sink.finalize()
