@@ -4,10 +4,11 @@ Both are laid out by a register-map profile (``hil/profiles/*.toml``, :mod:`hil.
 *engineering* values (``T_room_C``, ``P_el_kW``, ``sg_ready_state``) by the profile's testbed
 attribute names; :mod:`hil.codec` converts to and from registers.
 
-- :class:`ModbusServerEndpoint` serves a profile on 127.0.0.1 (by default) from a pymodbus server in
-  a background thread. Every client write is validated against the profile *before* it is applied
-  (unmapped address or read-only point → exception 2, value out of range / not in the enumeration /
-  half a 32-bit value → exception 3), logged in :attr:`rejected`, and queued for the co-simulation
+- :class:`ModbusServerEndpoint` serves a profile on 127.0.0.1 (by default) — or on a serial line
+  as an RTU slave (:class:`SerialLine`) — from a pymodbus server in a background thread. Every
+  client write is validated against the profile *before* it is applied (unmapped address or
+  read-only point → exception 2, value out of range / not in the enumeration / half a 32-bit
+  value → exception 3), logged in :attr:`rejected`, and queued for the co-simulation
   (:meth:`take_writes`). Simulated values reach clients through :meth:`publish`.
 - :class:`ModbusDeviceClient` is the master to a real (or virtual) device: it writes commands,
   reads read-backs, records the latency of every request, retries and reconnects, keeps a
@@ -30,10 +31,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pymodbus import FramerType
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ModbusException
-from pymodbus.server import ModbusTcpServer
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -52,6 +54,53 @@ SPAN_MARGIN = 256
 """Addresses served (and validated with a logged refusal) beyond each table's last point."""
 TIMEOUT_SLEEP_S = 3600.0
 """How long an injected timeout holds a request (the client gives up long before)."""
+_BROADCAST_WRITES = frozenset({5, 6, 15, 16})
+"""Function codes a serial slave executes (without answering) when addressed to unit 0."""
+
+
+@dataclass(frozen=True)
+class SerialLine:
+    """Settings of a Modbus RTU serial line (both ends must agree).
+
+    Attributes:
+        port: serial device, e.g. ``/dev/ttyUSB0`` (or one end of a pty pair).
+        baudrate: line speed, bit/s.
+        parity: ``N`` (none), ``E`` (even — the Modbus standard's default) or ``O`` (odd).
+        bytesize: data bits per character (8 for RTU).
+        stopbits: stop bits per character (1 or 2).
+    """
+
+    port: str
+    baudrate: int = 19200
+    parity: str = "N"
+    bytesize: int = 8
+    stopbits: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.port:
+            raise ValueError("serial line: port is empty; expected e.g. /dev/ttyUSB0")
+        if self.baudrate <= 0:
+            raise ValueError(f"serial line {self.port}: baud={self.baudrate} must be > 0")
+        if self.parity not in ("N", "E", "O"):
+            raise ValueError(f"serial line {self.port}: parity={self.parity!r}; "
+                             "allowed: N, E, O")
+        if self.bytesize not in (7, 8):
+            raise ValueError(f"serial line {self.port}: bytesize={self.bytesize}; allowed: 7, 8")
+        if self.stopbits not in (1, 2):
+            raise ValueError(f"serial line {self.port}: stopbits={self.stopbits}; allowed: 1, 2")
+
+    @property
+    def char_time_s(self) -> float:
+        """Time one character occupies on the wire, s (start + data + parity + stop bits)."""
+        bits = 1 + self.bytesize + (0 if self.parity == "N" else 1) + self.stopbits
+        return bits / self.baudrate
+
+    def url(self, unit: int) -> str:
+        """The ``modbus+rtu://`` URL of unit ``unit`` on this line."""
+        extra = "".join(f"&{k}={v}" for k, v, d in (("parity", self.parity, "N"),
+                                                    ("bytesize", self.bytesize, 8),
+                                                    ("stopbits", self.stopbits, 1)) if v != d)
+        return f"modbus+rtu://{self.port}?baud={self.baudrate}&unit={unit}{extra}"
 
 
 class ModbusDeviceError(RuntimeError):
@@ -140,9 +189,13 @@ class _GuardedHandler(ServerRequestHandler):
     """A connection handler that closes connections from addresses outside the allow-list."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # noqa: D102
+        owner = self.server.heatflex_endpoint
+        if owner.serial is not None:  # a serial line has no peer address to check
+            owner.last_peer = owner.serial.port
+            super().connection_made(transport)
+            return
         peer = transport.get_extra_info("peername")
         host = peer[0] if peer else ""
-        owner = self.server.heatflex_endpoint
         owner.last_peer = f"{host}:{peer[1]}" if peer else "?"
         if owner.allow and host not in owner.allow:
             owner.refused_connections += 1
@@ -153,6 +206,28 @@ class _GuardedHandler(ServerRequestHandler):
         super().connection_made(transport)
 
 
+class _SerialHandler(_GuardedHandler):
+    """The request handler of an RTU slave: it answers only its own unit id.
+
+    On a multi-drop line every slave hears every request, so a request for another unit must
+    get no answer at all (pymodbus would answer exception 4). Writes to unit 0 (broadcast) are
+    executed — validated like any write — and never answered.
+    """
+
+    async def handle_request(self) -> None:  # noqa: D102
+        pdu = self.last_pdu
+        owner = self.server.heatflex_endpoint
+        unit = owner.profile.device_id
+        if pdu is not None and pdu.dev_id != unit:
+            if pdu.dev_id == 0 and pdu.function_code in _BROADCAST_WRITES:
+                with contextlib.suppress(Exception):
+                    await pdu.datastore_update(self.server.context, unit)
+            else:
+                owner.ignored_requests += 1
+            return
+        await super().handle_request()
+
+
 class _Server(ModbusTcpServer):
     heatflex_endpoint: ModbusServerEndpoint
 
@@ -160,16 +235,26 @@ class _Server(ModbusTcpServer):
         return _GuardedHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
 
 
+class _SerialServer(ModbusSerialServer):
+    heatflex_endpoint: ModbusServerEndpoint
+
+    def callback_new_connection(self) -> ServerRequestHandler:  # noqa: D102
+        return _SerialHandler(self, self.trace_packet, self.trace_pdu, self.trace_connect)
+
+
 class ModbusServerEndpoint:
-    """A profile served over Modbus TCP by pymodbus in a background thread.
+    """A profile served over Modbus TCP — or RTU on a serial line — by pymodbus in a thread.
 
     Args:
-        profile: the register map.
+        profile: the register map; its ``device_id`` is the unit id served.
         host: bind address; 127.0.0.1 unless the lab wires a real controller from elsewhere.
         port: TCP port; 0 picks a free one (see :attr:`port` after :meth:`start`).
-        allow: client IP addresses allowed to connect (None = any that can reach ``host``).
+        allow: client IP addresses allowed to connect (None = any that can reach ``host``);
+            TCP only.
         initial: engineering values served before the first :meth:`publish` (default: the
             profile's fail-safe values, then 0).
+        serial: serve as an RTU slave on this serial line instead of TCP (``host``/``port``
+            are then unused). Requests for other unit ids get no answer, as on a shared bus.
     """
 
     def __init__(
@@ -179,15 +264,22 @@ class ModbusServerEndpoint:
         port: int = 0,
         allow: Iterable[str] | None = None,
         initial: Mapping[str, float] | None = None,
+        serial: SerialLine | None = None,
     ) -> None:
         self.profile = profile
         self.map = RegisterMap(profile)
         self.host = host
         self.port = int(port)
         self.allow = frozenset(allow) if allow else frozenset()
+        self.serial = serial
+        if serial is not None and self.allow:
+            raise ValueError(f"modbus server {profile.name}: an allow-list needs TCP; a serial "
+                             f"line ({serial.port}) has no client addresses")
         self.faults = Faults()
         self.rejected: list[Rejection] = []
         self.refused_connections = 0
+        self.ignored_requests = 0
+        """Serial only: requests addressed to other unit ids (left unanswered)."""
         self.requests = 0
         self.last_peer = ""
         self._writes: dict[str, float] = {}
@@ -224,8 +316,29 @@ class ModbusServerEndpoint:
                 blocks.append([SimData(0, count=count, values=0, datatype=DataType.REGISTERS)])
         return SimDevice(self.profile.device_id, simdata=tuple(blocks), action=self._action)
 
+    @property
+    def url(self) -> str:
+        """The device URL a client uses to reach this endpoint (after :meth:`start`)."""
+        if self.serial is not None:
+            return self.serial.url(self.profile.device_id)
+        return f"modbus://{self.host}:{self.port}/{self.profile.device_id}"
+
+    def _make_server(self) -> _Server | _SerialServer:
+        # must run inside the server thread's *running* loop: pymodbus binds the loop in the
+        # constructor (asyncio.get_running_loop() raises anywhere else)
+        if self.serial is None:
+            server: _Server | _SerialServer = _Server(self._device(),
+                                                      address=(self.host, self.port))
+        else:
+            s = self.serial
+            server = _SerialServer(self._device(), framer=FramerType.RTU, port=s.port,
+                                   baudrate=s.baudrate, parity=s.parity, bytesize=s.bytesize,
+                                   stopbits=s.stopbits)
+        server.heatflex_endpoint = self
+        return server
+
     def start(self, timeout_s: float = 10.0) -> int:
-        """Start serving; return the bound TCP port."""
+        """Start serving; return the bound TCP port (0 on a serial line)."""
         ready = threading.Event()
         error: list[BaseException] = []
 
@@ -235,8 +348,7 @@ class ModbusServerEndpoint:
             asyncio.set_event_loop(loop)
 
             async def listen() -> None:
-                server = _Server(self._device(), address=(self.host, self.port))
-                server.heatflex_endpoint = self
+                server = self._make_server()
                 await server.serve_forever(background=True)
                 self._server = server
 
@@ -255,12 +367,16 @@ class ModbusServerEndpoint:
         self._thread.start()
         if not ready.wait(timeout_s):
             raise RuntimeError(f"modbus server {self.profile.name}: did not start in {timeout_s} s")
+        where = self.serial.port if self.serial else f"{self.host}:{self.port}"
         if error:
             raise RuntimeError(f"modbus server {self.profile.name}: cannot listen on "
-                               f"{self.host}:{self.port} — {error[0]}") from error[0]
+                               f"{where} — {error[0]}") from error[0]
         assert self._server is not None
-        sock = self._server.transport.sockets[0]  # type: ignore[union-attr]
-        self.port = int(sock.getsockname()[1])
+        if self.serial is None:
+            sock = self._server.transport.sockets[0]  # type: ignore[union-attr]
+            self.port = int(sock.getsockname()[1])
+        else:
+            self.port = 0
         runtime = self._server.context.devices[self.profile.device_id]  # type: ignore[union-attr]
         for table, block_id in _BLOCK.items():
             start, _count, registers, _flags = runtime.block[block_id]
@@ -446,8 +562,14 @@ class ClientStats:
                 "latency_p99_ms": q(0.99), "latency_max_ms": lat[-1] if lat else math.nan}
 
 
+RTU_URL_KEYS = ("baud", "unit", "parity", "bytesize", "stopbits")
+
+
 def parse_device_url(url: str) -> dict[str, Any]:
-    """``modbus://HOST:PORT[/UNIT]`` (TCP) or ``modbus+rtu:///dev/ttyUSB0?baud=9600[&unit=1]``."""
+    """``modbus://HOST:PORT[/UNIT]`` (TCP) or
+    ``modbus+rtu:///dev/ttyUSB0?baud=19200[&unit=1][&parity=N|E|O][&bytesize=8][&stopbits=1]``
+    (RTU; baud in bit/s, default 9600, 8N1). The RTU entry ``serial`` is a :class:`SerialLine`.
+    """
     from urllib.parse import parse_qs, urlparse
 
     u = urlparse(url)
@@ -458,8 +580,22 @@ def parse_device_url(url: str) -> dict[str, Any]:
         return {"transport": "tcp", "host": u.hostname, "port": u.port or 502, "device_id": unit}
     if u.scheme == "modbus+rtu":
         q = {k: v[-1] for k, v in parse_qs(u.query).items()}
-        return {"transport": "rtu", "serial_port": u.path, "baudrate": int(q.get("baud", 9600)),
-                "device_id": int(q["unit"]) if "unit" in q else None}
+        unknown = sorted(set(q) - set(RTU_URL_KEYS))
+        if unknown or not u.path:
+            raise ValueError(f"device URL {url!r}: expected modbus+rtu:///dev/ttyX?baud=N"
+                             f"[&unit=ID]; unknown keys {unknown}, allowed: {list(RTU_URL_KEYS)}"
+                             if unknown else f"device URL {url!r}: no serial port path; "
+                             "expected modbus+rtu:///dev/ttyX?baud=N")
+        try:
+            line = SerialLine(u.path, baudrate=int(q.get("baud", 9600)),
+                              parity=q.get("parity", "N").upper(),
+                              bytesize=int(q.get("bytesize", 8)),
+                              stopbits=int(q.get("stopbits", 1)))
+            unit = int(q["unit"]) if "unit" in q else None
+        except ValueError as exc:
+            raise ValueError(f"device URL {url!r}: {exc}") from None
+        return {"transport": "rtu", "serial_port": line.port, "baudrate": line.baudrate,
+                "serial": line, "device_id": unit}
     raise ValueError(f"device URL {url!r}: scheme must be modbus:// (TCP) or modbus+rtu:// "
                      "(serial RTU)")
 
@@ -469,8 +605,10 @@ class ModbusDeviceClient:
 
     Args:
         profile: register map of the device.
-        url: ``modbus://HOST:PORT[/UNIT]`` or ``modbus+rtu:///dev/ttyX?baud=19200&unit=1``.
-        timeout_s: per-request timeout, s.
+        url: ``modbus://HOST:PORT[/UNIT]`` or ``modbus+rtu:///dev/ttyX?baud=19200&unit=1``
+            (see :func:`parse_device_url`).
+        timeout_s: per-request timeout, s (on RTU: from the end of the request until the
+            answer is complete, so allow for the frame times at the line's baud rate).
         retries: extra attempts per request after a timeout or connection error.
         refresh_s: commands are written when they change and at least every ``refresh_s``.
     """
@@ -494,7 +632,10 @@ class ModbusDeviceClient:
             self._client: Any = ModbusTcpClient(conf["host"], port=conf["port"],
                                                 timeout=self.timeout_s, retries=0)
         else:
-            self._client = ModbusSerialClient(conf["serial_port"], baudrate=conf["baudrate"],
+            line: SerialLine = conf["serial"]
+            self._client = ModbusSerialClient(line.port, framer=FramerType.RTU,
+                                              baudrate=line.baudrate, parity=line.parity,
+                                              bytesize=line.bytesize, stopbits=line.stopbits,
                                               timeout=self.timeout_s, retries=0)
         self.stats = ClientStats()
         self._last_written: dict[str, tuple[float, float]] = {}

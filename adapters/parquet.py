@@ -6,8 +6,11 @@ time, so an interrupted run keeps what it had; ``finalize`` merges the parts int
 
 Part files are written by one background thread (pyarrow's encoding and compression release the
 GIL, so on a multi-core machine the simulation goes on while a day of a 1000-house fleet is
-written); the merge concatenates the parts as Arrow tables (no pandas round trip). A failed
-write is raised at the next ``write`` or at ``finalize``; ``finalize`` waits for every part.
+written). The same thread appends each part as a row group to the measurement's merged file as
+it goes (kept open, in ``.parts``), so ``finalize`` only closes it and moves it in place; a part
+whose columns differ from the first one stops that and the parts are merged at the end as Arrow
+tables instead. A failed write is raised at the next ``write`` or at ``finalize``; ``finalize``
+waits for every part.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class ParquetSink:
         self._pool = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-part")
                       if background else None)
         self._pending: list[Future[None]] = []
+        self._merging: dict[str, pq.ParquetWriter | None] = {}
+        """Open merged file per measurement (None: schemas differed, merge at the end)."""
 
     def write(self, frames: dict[str, pd.DataFrame]) -> None:
         """Write one part file per measurement (in the background thread if enabled); the
@@ -60,7 +65,27 @@ class ParquetSink:
         for measurement, frame in frames.items():
             mdir = self.parts_dir / measurement
             mdir.mkdir(exist_ok=True)
-            frame.to_parquet(mdir / f"part-{k:05d}.parquet", index=False)
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            pq.write_table(table, mdir / f"part-{k:05d}.parquet")
+            self._append(measurement, table)
+
+    def _merged_path(self, measurement: str) -> Path:
+        return self.parts_dir / f"{measurement}.merged.parquet"
+
+    def _append(self, measurement: str, table: pa.Table) -> None:
+        """Append a part to the measurement's open merged file (row group)."""
+        if measurement in self._merging and self._merging[measurement] is None:
+            return  # schemas differed earlier: merged at the end
+        w = self._merging.get(measurement)
+        if w is None:
+            w = pq.ParquetWriter(self._merged_path(measurement), table.schema)
+            self._merging[measurement] = w
+        elif not table.schema.equals(w.schema, check_metadata=False):
+            w.close()
+            self._merged_path(measurement).unlink(missing_ok=True)
+            self._merging[measurement] = None
+            return
+        w.write_table(table)
 
     def _raise_failed(self) -> None:
         """Re-raise the error of a finished background write (and forget finished ones)."""
@@ -88,9 +113,15 @@ class ParquetSink:
                 self._pool = None
         for mdir in sorted(p for p in self.parts_dir.iterdir() if p.is_dir()):
             files = sorted(mdir.glob("part-*.parquet"))
-            if files:
-                _merge_parts(files, self.out_dir / f"{mdir.name}.parquet")
+            out = self.out_dir / f"{mdir.name}.parquet"
+            w = self._merging.get(mdir.name)
+            if w is not None:  # every part already appended: close and move in place
+                w.close()
+                shutil.move(self._merged_path(mdir.name), out)
+            elif files:
+                _merge_parts(files, out)
         shutil.rmtree(self.parts_dir, ignore_errors=True)
+        self._merging.clear()
         self.finalized = True
 
 

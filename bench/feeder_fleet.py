@@ -155,7 +155,8 @@ def _mosaik_run(sc: schema.Scenario) -> dict[str, Any]:
         assemble_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         try:
-            asm.world.run(until=asm.until, print_progress=False)
+            asm.world.run(until=asm.until, print_progress=False,
+                          lazy_stepping=asm.lazy_stepping)
         finally:
             run_s = time.perf_counter() - t0
             from adapters import parquet as parquet_mod

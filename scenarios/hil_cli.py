@@ -38,7 +38,7 @@ def _site_for_device(scenario: str, seed: int | None, Q_rated_kW: float | None =
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from adapters.modbus import ModbusServerEndpoint
+    from adapters.modbus import ModbusServerEndpoint, SerialLine
     from hil.devices.sg_ready_heat_pump import SgReadyOptions, VirtualSgReadyHeatPump
     from hil.profile import ProfileError, load_profile
     from hil.watchdog import Interrupted, terminate_as_exception
@@ -52,6 +52,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         profile = load_profile(args.profile or "sg_ready_heat_pump")
         opts = SgReadyOptions(variant=args.variant, T_out_C=args.T_out,
                               faults=frozenset(args.fault or ()))
+        serial = (SerialLine(args.rtu, baudrate=args.baud, parity=args.parity)
+                  if args.rtu else None)
+        if serial is not None and args.allow:
+            raise ValueError("--allow needs TCP; a serial line (--rtu) has no client addresses")
     except (ProfileError, ValueError) as exc:
         print(f"heatflex serve: {exc}", file=sys.stderr)
         return 2
@@ -61,7 +65,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print("\n".join(exc.messages), file=sys.stderr)
         return 2
     endpoint = ModbusServerEndpoint(profile, host=args.host, port=args.port,
-                                    allow=args.allow or None)
+                                    allow=args.allow or None, serial=serial)
     dev = VirtualSgReadyHeatPump(profile, site.building, site.heatpump, site.tank,
                                  site.controller, endpoint, dt_s=args.step, speed=args.speed,
                                  options=opts, heartbeat_timeout_s=args.heartbeat_timeout)
@@ -70,7 +74,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         print(f"heatflex serve: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps({"serving": profile.name, "host": args.host, "port": port,
+    where: dict[str, Any] = ({"rtu": serial.port, "baud": serial.baudrate,
+                              "parity": serial.parity} if serial is not None
+                             else {"host": args.host, "port": port})
+    print(json.dumps({"serving": profile.name, **where, "url": endpoint.url,
                       "speed": args.speed, "step_s": args.step}), flush=True)
     try:
         with terminate_as_exception():
@@ -240,7 +247,12 @@ def add_hil_commands(sub: Any) -> None:
     s.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     s.add_argument("--port", type=int, default=5020, help="TCP port (0 = any free port)")
     s.add_argument("--allow", action="append", metavar="IP",
-                   help="allow only these client addresses (repeatable)")
+                   help="allow only these client addresses (repeatable; TCP only)")
+    s.add_argument("--rtu", default=None, metavar="PORT",
+                   help="serve Modbus RTU on this serial port (e.g. /dev/ttyUSB0) instead of TCP")
+    s.add_argument("--baud", type=int, default=19200, help="RTU line speed, bit/s (default 19200)")
+    s.add_argument("--parity", choices=["N", "E", "O"], default="N",
+                   help="RTU parity (default N: 8N1)")
     s.add_argument("--profile", default=None, help="register map (bundled name or TOML path)")
     s.add_argument("--scenario", default="residential_house",
                    help="scenario whose house, heat pump and tank the device simulates")
@@ -265,7 +277,8 @@ def add_hil_commands(sub: Any) -> None:
 
     e = sub.add_parser("ems", help="run the reference EMS (comfort-band SG-Ready controller) "
                                    "against a Modbus device")
-    e.add_argument("--device", required=True, metavar="URL", help="modbus://HOST:PORT")
+    e.add_argument("--device", required=True, metavar="URL",
+                   help="modbus://HOST:PORT[/UNIT] or modbus+rtu:///dev/ttyX?baud=N[&unit=ID]")
     e.add_argument("--profile", default="sg_ready_heat_pump")
     e.add_argument("--T-low", dest="T_low", type=float, default=21.0, help="°C")
     e.add_argument("--T-high", dest="T_high", type=float, default=22.0, help="°C")

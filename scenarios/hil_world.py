@@ -25,7 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from adapters.modbus import ClientCore, ModbusDeviceClient, ModbusServerEndpoint, ServerCore
+from adapters.modbus import (
+    ClientCore,
+    ModbusDeviceClient,
+    ModbusServerEndpoint,
+    SerialLine,
+    ServerCore,
+)
 from adapters.records import SourceInfo
 from hil.pacer import Pacer
 from hil.profile import Profile, load_profile
@@ -108,7 +114,8 @@ class HilParts:
                                "speed": self.pacer.speed}
         if self.endpoint is not None:
             ep = self.endpoint
-            out["serve"] = {"profile": ep.profile.name, "host": ep.host, "port": ep.port,
+            out["serve"] = {"profile": ep.profile.name, "url": ep.url, "host": ep.host,
+                            "port": ep.port,
                             "requests": ep.requests, "rejected": len(ep.rejected),
                             "refused_connections": ep.refused_connections,
                             "rejections": [r.__dict__ for r in ep.rejected[-50:]]}
@@ -166,7 +173,9 @@ def add_hil(
     if hil.serve is not None:
         s = hil.serve
         prof = load_profile(s.profile)
-        ep = ModbusServerEndpoint(prof, host=s.host, port=s.port, allow=s.allow or None)
+        line = SerialLine(s.rtu, baudrate=s.baud, parity=s.parity) if s.rtu else None
+        ep = ModbusServerEndpoint(prof, host=s.host, port=s.port, allow=s.allow or None,
+                                  serial=line)
         ep.start()
         parts.endpoint = ep
         targets["serve"] = ep.faults

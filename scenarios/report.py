@@ -46,6 +46,8 @@ PLOT_CAPTIONS: dict[str, str] = {
     "COP against outdoor temperature.",
     "market_fleet": "Market-coupled fleet: the target price series against the cleared "
     "day-ahead price, and the fleet's metered power against its accepted schedule and baseline.",
+    "mfrr_balancing": "mFRR: system imbalance and activated need, spot vs balancing price, "
+    "and the fleet's ordered change against its metered deviation from the schedule.",
     "fcr_fleet": "FCR fleet: grid frequency, the fleet's delivered and theoretical FCR-N "
     "activation (up-regulation positive) and its maintained capacity.",
 }
@@ -423,8 +425,53 @@ def plot_market_fleet(frames: Mapping[str, pd.DataFrame], path: Path, bin_s: flo
     return _save(fig, path)
 
 
+def plot_mfrr_balancing(frames: Mapping[str, pd.DataFrame], path: Path, bin_s: float,
+                        step_s: float) -> Path | None:
+    """mFRR market fleet run (measurement ``balancing``, variant ``house``): system imbalance
+    and the need the TSO activates (top), spot against balancing price (middle), the fleet's
+    ordered consumption change against its metered deviation from the day-ahead schedule
+    (bottom; consumption positive, so an up-regulation order is negative)."""
+    if not _has(frames, "balancing", "system_imbalance_MW", "activation_need_MW",
+                "balancing_price_EUR_per_MWh", "fleet_activation_kW"):
+        return None
+    b = frames["balancing"]
+    if "entity" in b.columns and (b["entity"] == "house").any():
+        b = b[b["entity"] == "house"]
+    b = b.sort_values("time")
+    t = pd.DatetimeIndex(b["time"]).tz_convert("UTC").tz_localize(None)
+    fig, (ax, ax2, ax3) = _new_figure(3, [1, 1, 1], (12, 9))
+    ax.plot(t, b["system_imbalance_MW"], color="0.4", lw=1.0, drawstyle="steps-post",
+            label="system imbalance (generation − load)")
+    ax.plot(t, b["activation_need_MW"], color="tab:red", lw=1.0, drawstyle="steps-post",
+            label="activated for (|imbalance| ≥ threshold; < 0: up-regulation)")
+    ax.set_title("mFRR: system imbalance and the need the TSO activates")
+    _finish(ax, "MW")
+    ax2.plot(t, b["spot_EUR_per_MWh"], color="0.4", lw=1.0, drawstyle="steps-post",
+             label="day-ahead spot")
+    ax2.plot(t, b["balancing_price_EUR_per_MWh"], color="tab:red", lw=1.0,
+             drawstyle="steps-post", label="balancing (imbalance) price")
+    ax2.set_title("Prices of each 15-min MTU / ISP")
+    _finish(ax2, "price [EUR/MWh]")
+    ax3.plot(t, b["fleet_activation_kW"], color="tab:orange", lw=1.2, drawstyle="steps-post",
+             label="ordered change (−up + down)")
+    m = frames.get("market")
+    if m is not None and _has(frames, "market", "P_el_fleet_kW", "accepted_fleet_kW"):
+        if "entity" in m.columns and (m["entity"] == "house").any():
+            m = m[m["entity"] == "house"]
+        m = m.sort_values("time")
+        tm = pd.DatetimeIndex(m["time"]).tz_convert("UTC").tz_localize(None)
+        ax3.plot(tm, m["P_el_fleet_kW"] - m["accepted_fleet_kW"], color="tab:blue", lw=0.7,
+                 label="metered − day-ahead schedule")
+    ax3.axhline(0.0, color="0.6", lw=0.8)
+    ax3.set_title("Simulated fleet: ordered mFRR change and its deviation from the schedule")
+    _finish(ax3, "power [kW]")
+    _time_axis(ax3)
+    return _save(fig, path)
+
+
 EXTRA_PLOTTERS: dict[str, Callable[..., Path | None]] = {"fcr_fleet": plot_fcr_fleet,
-                                                         "market_fleet": plot_market_fleet}
+                                                         "market_fleet": plot_market_fleet,
+                                                         "mfrr_balancing": plot_mfrr_balancing}
 """Plots drawn only when their measurements exist (not listed as missing otherwise)."""
 
 PLOTTERS: dict[str, Callable[..., Path | None]] = {

@@ -125,7 +125,8 @@ def run_scenario(
         meta["steps"] = int(assembled.until // max(1, round(sc.step / sc.time_resolution)))
         meta["site"] = assembled.site.info
         with terminate_as_exception():  # SIGTERM → Interrupted: the finally below still runs
-            assembled.world.run(until=assembled.until, print_progress=progress)
+            assembled.world.run(until=assembled.until, print_progress=progress,
+                                lazy_stepping=assembled.lazy_stepping)
     except (Exception, Interrupted, KeyboardInterrupt) as exc:  # reported with traceback below
         import traceback
 

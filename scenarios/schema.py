@@ -353,6 +353,17 @@ class HilServeConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(5020, ge=0, le=65535, description="0 = any free port (logged in run.json)")
     allow: list[str] = Field(default_factory=list, description="client IPs; empty = any")
+    rtu: str | None = Field(None, description="serve as a Modbus RTU slave on this serial port "
+                            "(e.g. /dev/ttyUSB0) instead of TCP")
+    baud: int = Field(19200, gt=0, le=4_000_000)
+    parity: Literal["N", "E", "O"] = "N"
+
+    @model_validator(mode="after")
+    def _rtu_no_allow(self) -> HilServeConfig:
+        if self.rtu and self.allow:
+            raise ValueError("allow (client IPs) needs TCP; a serial line has no client "
+                             "addresses — drop allow or rtu")
+        return self
 
 
 class HilDeviceConfig(_Model):
@@ -542,6 +553,10 @@ class FleetConfig(_Model):
     n_houses: int = Field(150, ge=1, le=100_000)
     seed: int | None = Field(None, ge=0)
     year: Literal[2020, 2025, 2030, 2035] = 2020
+    setpoints: Literal["sampled", "uniform"] = "sampled"
+    """Room set points: ``sampled`` — one per house from the fleet sampling (N(21.5, 0.5) °C
+    clipped to 20–23 °C, simulators/fleet.py FleetSpec); ``uniform`` — ``controller.T_set_C``
+    for every house."""
     record_houses: bool = True
     """Record every house's heat pump and building at the heat step (the report's heat map, the
     comfort and heat-bookkeeping KPIs need them); false: only the fleet and feeder aggregates
@@ -645,7 +660,10 @@ class MarketConfig(_Model):
     """Day-ahead market coupling of a residential heat-pump fleet (``market_coupled_fleet``): the
     fleet's aggregator bids a price-dependent demand curve at each gate closure (12:00 local,
     D-1); the market clears it against a background merit order fitted to the scenario's price
-    series (``[prices]``) and publishes prices and the accepted schedule (see docs/markets.md)."""
+    series (``[prices]``) and publishes prices and the accepted schedule (see docs/markets.md).
+    ``schedule_feedback``: the aggregator tracks schedule (+ mFRR activation) with a PI
+    (``feedback_kp``, ``feedback_Ti``) on top of the feed-forward set-point move; false = the
+    feed-forward dispatch alone. ``[market.mfrr]``: :class:`MfrrConfig`."""
 
     mode: Literal["coupled", "price_taker"] = "coupled"
     comparison: bool = True
@@ -659,7 +677,7 @@ class MarketConfig(_Model):
     vat_frac: float = Field(0.25, ge=0, lt=1)
     tso_tariff_DKK_per_MWh: float = Field(69.0, ge=0)
     schedule_feedback: bool = True
-    feedback_kp: float = Field(0.5, ge=0, le=10)
+    feedback_kp: float = Field(0.3, ge=0, le=10)
     feedback_Ti: PositiveDuration = 600.0
     mfrr: MfrrConfig | None = None
 
@@ -840,9 +858,13 @@ def absolutize_paths(sc: Scenario, base: Path) -> Scenario:
     if sc.frequency is not None and sc.frequency.path is not None:
         freq = sc.frequency.model_copy(update={"path": fix(sc.frequency.path)})
         sc = sc.model_copy(update={"frequency": freq})
-    if sc.feeder is not None and sc.feeder.network.lower().endswith(".json"):
+    if sc.feeder is not None and sc.feeder.network.lower().endswith((".json", ".xlsx", ".xls")):
         fd = sc.feeder.model_copy(update={"network": fix(sc.feeder.network)})
         sc = sc.model_copy(update={"feeder": fd})
+    mk = sc.market
+    if mk is not None and mk.mfrr is not None and mk.mfrr.imbalance_path:
+        mf = mk.mfrr.model_copy(update={"imbalance_path": fix(mk.mfrr.imbalance_path)})
+        sc = sc.model_copy(update={"market": mk.model_copy(update={"mfrr": mf})})
     if sc.plant is not None:
         pl = sc.plant.model_copy(update={k: fix(getattr(sc.plant, k)) for k in (
             "demand_path", "prices_path", "fcr_prices_path")})

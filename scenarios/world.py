@@ -336,6 +336,11 @@ class Assembled:
     site: Site
     recorder_dir: Path
     hil: Any = None  # scenarios.hil_world.HilParts when the scenario has [hil]
+    lazy_stepping: bool = True
+    """mosaik's ``lazy_stepping``: True keeps every simulator at most one step ahead of its
+    successors. False lets sources run ahead (results are the same; mosaik buffers their
+    outputs): −15 % wall time on the 11-simulator kickback world, +180 MB for 1000 houses × a
+    week. Never False with real-time pacing."""
 
 
 def start_recorders(world: mosaik.World, sc: Scenario, out_dir: Path, ts_dir: Path, run_id: str,

@@ -12,8 +12,8 @@ Networks:
   400 kVA secondary substation(s), radial Al cable feeders with cable distribution cabinets and
   one service cable per house. The construction and its sources are documented in the function's
   docstring and in ``docs/scenarios/kickback.md``.
-* any pandapower network: an object (:meth:`Feeder.from_net`), a JSON file
-  (:meth:`Feeder.from_json`) or a network name from ``pandapower.networks`` or — if the optional
+* any pandapower network: an object (:meth:`Feeder.from_net`), a JSON or Excel file
+  (:meth:`Feeder.from_file`) or a network name from ``pandapower.networks`` or — if the optional
   ``simbench`` package is installed — a SimBench code (:meth:`Feeder.from_name`), with a
   house-to-bus mapping.
 
@@ -349,6 +349,25 @@ class Feeder:
         if not p.is_file():
             raise ValueError(f"Feeder network file {str(p)!r} does not exist")
         net = pp.from_json(str(p))
+        return cls.from_net(net, house_bus, n_houses, copy_net=False, **kwargs)
+
+    @classmethod
+    def from_file(
+        cls, path: str | Path, house_bus: Sequence[int] | np.ndarray | None = None,
+        n_houses: int | None = None, **kwargs: Any
+    ) -> Feeder:
+        """A network file: ``*.json`` (``pandapower.to_json``) or ``*.xlsx`` (``pandapower.
+        to_excel``, the format many DSO tools export); mapping as in :meth:`from_net`."""
+        p = Path(path)
+        suffix = p.suffix.lower()
+        if suffix == ".json":
+            return cls.from_json(p, house_bus, n_houses, **kwargs)
+        if suffix not in (".xlsx", ".xls"):
+            raise ValueError(f"Feeder network file {str(p)!r}: allowed formats: .json "
+                             "(pandapower.to_json) or .xlsx (pandapower.to_excel)")
+        if not p.is_file():
+            raise ValueError(f"Feeder network file {str(p)!r} does not exist")
+        net = pp.from_excel(str(p))
         return cls.from_net(net, house_bus, n_houses, copy_net=False, **kwargs)
 
     @classmethod

@@ -274,3 +274,17 @@ def test_transformer_aggregate_matches_the_power_flow_loading() -> None:
         TransformerAggregate(10, trafo_std_type="no such trafo")
     with pytest.raises(ValueError, match="non-finite"):
         agg.step(60.0, np.full(n, np.nan))
+
+
+def test_excel_network_file_matches_direct(tmp_path) -> None:
+    # a DSO's network exported with pandapower.to_excel, loaded by the scenario's file path
+    net, house_bus = danish_feeder_net(16, DanishFeederConfig(n_feeders=2))
+    path = tmp_path / "grid.xlsx"
+    pp.to_excel(net, str(path))
+    f = Feeder.from_file(path, house_bus=house_bus, **NO_JIT)
+    out = f.step(60.0, np.linspace(1.0, 6.0, 16))
+    _assert_matches_direct(f, out, _direct(f))
+    with pytest.raises(ValueError, match="allowed formats"):
+        Feeder.from_file(tmp_path / "grid.csv", house_bus=house_bus)
+    with pytest.raises(ValueError, match="does not exist"):
+        Feeder.from_file(tmp_path / "missing.xlsx", house_bus=house_bus)

@@ -70,3 +70,20 @@ def test_parts_are_readable_before_and_after_merge(tmp_path: Path) -> None:
     merged = read_timeseries(tmp_path / "timeseries")
     pd.testing.assert_frame_equal(merged["building"], partial["building"])
     assert sink.rows_written == 30
+
+
+def test_parts_with_different_columns_are_merged_at_the_end(tmp_path: Path) -> None:
+    # the open merged file needs one schema; a later part with another column set (an attribute
+    # that appears later) falls back to the Arrow merge with nulls — nothing is lost
+    sink = ParquetSink(tmp_path / "timeseries")
+    buf = _buffer()
+    buf.add(0.0, {"T_room_C": {"Fleet-0.fleet": np.full(2, 20.0)}})
+    sink.write(buf.take_frames())
+    buf.add(60.0, {"T_room_C": {"Fleet-0.fleet": np.full(2, 21.0)},
+                   "Q_heat_kW": {"Fleet-0.fleet": np.full(2, 3.0)}})
+    sink.write(buf.take_frames())
+    sink.finalize()
+    b = read_timeseries(tmp_path / "timeseries")["building"]
+    assert len(b) == 4 and b["Q_heat_kW"].isna().sum() == 2
+    assert sorted(b["T_room_C"]) == [20.0, 20.0, 21.0, 21.0]
+    assert b["entity"].dtype == object

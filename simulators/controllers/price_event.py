@@ -84,9 +84,10 @@ class PriceEventResponse:
                              f"T_high_C={T_high_C}")
         self.n = n
         self.responses = list(responses)
-        self.T_set0 = float(thermostat.T_set)
-        self.lo = min(float(T_low_C) + margin_K, self.T_set0)
-        self.hi = max(float(T_high_C) - margin_K, self.T_set0)
+        # the thermostat's set point: one for the fleet or one per house (°C)
+        self.T_set0 = np.broadcast_to(np.asarray(thermostat.T_set, dtype=float), (n,)).copy()
+        self.lo = np.minimum(float(T_low_C) + margin_K, self.T_set0)
+        self.hi = np.maximum(float(T_high_C) - margin_K, self.T_set0)
         self.dhw_on0 = float(thermostat.dhw_T_on)
         self.dhw_boost = float(thermostat.dhw_T_off) - 1.0
         self.dhw_min = float(thermostat.dhw_T_min)

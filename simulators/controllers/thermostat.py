@@ -24,7 +24,7 @@ class Thermostat:
         self,
         n: int,
         room: RoomPI,
-        T_set_C: float = 21.5,
+        T_set_C: float | np.ndarray = 21.5,
         Q_dhw_kW: np.ndarray | float = 5.0,
         upper_layer: int = 2,
         lower_layer: int = 6,
@@ -37,7 +37,10 @@ class Thermostat:
     ):
         self.n = n
         self.room = room
-        self.T_set = float(T_set_C)
+        # one set point for the fleet (float) or one per house ((n,) array, e.g. a sampled fleet)
+        self.T_set: float | np.ndarray = (float(T_set_C) if np.ndim(T_set_C) == 0 else
+                                          np.broadcast_to(np.asarray(T_set_C, float),
+                                                          (n,)).copy())
         self.Q_dhw = np.broadcast_to(np.asarray(Q_dhw_kW, dtype=float), (n,)).copy()
         self.upper, self.lower = int(upper_layer), int(lower_layer)
         self.dhw = DhwHysteresis(n)
