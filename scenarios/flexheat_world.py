@@ -186,7 +186,13 @@ def flexheat_inputs(sc: Scenario, seed: int, until_s: float) -> dict[str, Any]:
     prices["price_total_DKK_per_MWh"] = parts["total"]
     weather = weather_mod.Weather(
         weather_mod.reference_weather(sc.start, until_s + 7200, seed=seed), sc.start)
-    return {"demand": _extend(demand, hours).rename("Q_demand_kW"), "prices": prices,
+    # day-ahead persistence forecast: each hour's demand as it was 24 h before (the naive
+    # forecast a plant operator without a weather model has; the first day of the data: itself)
+    prev = demand.reindex(hours - pd.Timedelta(hours=24))
+    prev.index = hours
+    persistence = prev.fillna(_extend(demand, hours)).rename("Q_demand_forecast_kW")
+    return {"demand": _extend(demand, hours).rename("Q_demand_kW"),
+            "demand_persistence": persistence, "prices": prices,
             "fcr_price": _extend(fcr_price, hours).ffill().bfill(), "weather": weather,
             "composition": comp}
 
@@ -213,6 +219,8 @@ def build_strategy(sc: Scenario, inp: dict[str, Any], plant: Plant | EnergyBalan
         model=model,
         price_el=inp["prices"]["price_total_DKK_per_MWh"],
         demand_kW=inp["demand"],
+        demand_forecast_kW=(inp["demand_persistence"] if ctl.demand_forecast == "persistence"
+                            else None),
         fcr_price=inp["fcr_price"] if fcr else None,
         start=sc.start, horizon_h=int(ctl.horizon // 3600), replan=ctl.replan,
         mip_rel_gap=ctl.mip_rel_gap, time_limit_s=ctl.time_limit_s,

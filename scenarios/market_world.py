@@ -286,6 +286,15 @@ class MarketAggregator:
         q_sh = np.maximum(self.H_kW_per_K * (self.T_set0 - w["T_out_C"]) - self.gains_kW, 0.0)
         return float(np.sum(q_sh * p_sh / q_cap + self.Q_dhw_kW * p_dhw / q_cap))
 
+    def capacity_kW(self, t_s: float) -> float:
+        """Fleet electric power with every compressor at full speed in space heating at the
+        forecast outdoor temperature of ``t_s``, kW (what the fleet can draw at most without
+        its backup heaters)."""
+        lo, hi = self.weather.covered_s
+        w = self.weather.at(min(max(t_s, min(lo + 7 * 86400.0, hi)), hi))
+        args = (w["T_out_C"], w["T_out_24h_C"], w["T_out_168h_C"])
+        return float(np.sum(self.hp.compressor_power_range_kW(*args, False)[1]))
+
     @property
     def correction(self) -> float:
         """Metered / forecast fleet energy so far (1 until a few hours are measured)."""
@@ -309,7 +318,12 @@ class MarketAggregator:
             pb = k * self.baseline_kW(t_s) * self.kW_to_MW
             q0 = round(round((1.0 - f) * pb / _LOT_MW) * _LOT_MW, 1)
             q1 = round(round(f * pb / _LOT_MW) * _LOT_MW, 1)
-            steps = [(PRICE_CAP_EUR_PER_MWH, q0), (p_hi, q1), (p_lo, q1)]
+            # the extra (pre-heating) step only up to what the compressors can deliver: a
+            # cold night's baseline is already close to it, and a schedule the fleet cannot
+            # meet is imbalance by construction
+            room = self.mc.bid_capacity_frac * self.capacity_kW(t_s) * self.kW_to_MW - pb
+            q2 = round(max(0.0, min(f * pb, room)) // _LOT_MW * _LOT_MW, 1)
+            steps = [(PRICE_CAP_EUR_PER_MWH, q0), (p_hi, q1), (p_lo, q2)]
             curves.append([(p, q) for p, q in steps if q > 0])
             base.append(round(pb, 3))
             self._bid_base_kW[int(round(t_s))] = pb / self.kW_to_MW

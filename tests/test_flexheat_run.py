@@ -221,3 +221,24 @@ def test_run_cli_controller_option(tmp_path: Path) -> None:
     assert meta["site"]["controller"] == "optimised"
     assert "optimised" in meta["run_id"]
     assert np.isfinite(_kpis(tmp_path / "r")["heat_price_DKK_per_MWh"])
+
+
+def test_persistence_demand_forecast_is_yesterdays_demand() -> None:
+    from scenarios.catalog import resolve_scenario_path
+    from scenarios.flexheat_world import build_strategy, flexheat_inputs
+    from simulators.plant_energy import EnergyBalancePlant
+
+    sc, _ = schema.load_scenario(resolve_scenario_path("flexheat_nordhavn_winter_week"))
+    data = {**schema.resolved_dict(sc), "controller": {"type": "optimised",
+                                                         "demand_forecast": "persistence"}}
+    sc = schema.validate_data(data, "persistence.toml")
+    inp = flexheat_inputs(sc, 0, sc.duration_s)
+    d, f = inp["demand"], inp["demand_persistence"]
+    assert f.index.equals(d.index)
+    # every hour's forecast is the demand 24 h earlier (the bundled year starts on 1 Jan, so
+    # a February week has real yesterdays throughout), and it is not the demand itself
+    np.testing.assert_array_equal(f.to_numpy()[24:], d.to_numpy()[:-24])
+    assert not np.array_equal(f.to_numpy(), d.to_numpy())
+    mpc, fcr = build_strategy(sc, inp, EnergyBalancePlant())
+    assert not fcr
+    np.testing.assert_array_equal(mpc.demand_fc[: len(f) - 24], f.to_numpy()[: len(f) - 24])
