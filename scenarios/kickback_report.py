@@ -101,6 +101,10 @@ def write_kickback_report(out: Path, frames: dict[str, pd.DataFrame], kpis: dict
                        vmax=4.5, extent=(t[0] / 3600, (t[-1] + sc.step) / 3600, v.shape[1], 0))
         cb = fig.colorbar(im, ax=ax, ticks=range(5))
         cb.ax.set_yticklabels(["off", "running", "blocked", "limited", "forced"])
+        for e in sc.events:  # nominal event windows (price events show as off/on cycling)
+            a = (e.start - sc.start).total_seconds() / 3600.0
+            for x in (a, a + e.duration / 3600.0):
+                ax.axvline(x, color="black", ls="--", lw=1.0)
         ax.set_ylabel("house")
         ax.set_xlabel(xlabel)
         ax.set_title("Heat-pump state per house (with events)")
