@@ -567,8 +567,9 @@ class FleetConfig(_Model):
     (10 000-house runs: 7 values × N × steps would dominate the run)."""
 
 
-class EventConfig(_Model):
-    """One demand-response event of a kickback run, with its release mitigation."""
+class EventConfig(MitigationConfig):
+    """One demand-response event of a kickback run, with its release mitigation (the fields
+    of :class:`MitigationConfig`)."""
 
     kind: Literal[KICKBACK_EVENT_KINDS]  # type: ignore[valid-type]
     start: datetime
@@ -576,13 +577,6 @@ class EventConfig(_Model):
     share: float = Field(1.0, gt=0, le=1)
     name: str = ""
     P_limit_kW: float = Field(4.2, ge=0)
-    restart_window: Duration = 0.0
-    stagger_groups: int = Field(1, ge=1)
-    stagger_interval: Duration = 0.0
-    ramp_frac_per_s: float | None = Field(None, gt=0)
-    ramp_window: PositiveDuration = 10.0
-    recovery_factor: float = Field(0.0, ge=0)
-    guaranteed_min_kW: float | None = Field(None, ge=0)
     price_adder_DKK_per_MWh: float | None = Field(None, ge=-5000, le=50_000)
     setback_K: float = Field(1.5, ge=0, le=5)
     preheat: Duration = 0.0
